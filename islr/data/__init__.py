@@ -1,0 +1,1 @@
+"""Data layer: the asl-signs format, synthetic data, validation, folds and TFRecords."""

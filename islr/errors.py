@@ -1,0 +1,44 @@
+"""Exceptions raised by the islr library.
+
+Every error names what is wrong (file, field, observed value) and what to do about it,
+so that a user reading only the message can fix the input.
+"""
+
+from __future__ import annotations
+
+
+class IslrError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class DataFolderError(IslrError):
+    """The data folder is missing or is not in the asl-signs layout."""
+
+
+class MetadataError(IslrError):
+    """`train.csv` is unreadable, empty, or has missing/invalid columns."""
+
+
+class RecordingError(IslrError):
+    """A landmark parquet file cannot be read or breaks the asl-signs contract."""
+
+    def __init__(self, path: str, check: str, observed: object, hint: str = "") -> None:
+        self.path = str(path)
+        self.check = check
+        self.observed = observed
+        message = f"{self.path}: {check} (observed: {observed})"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
+
+
+class ValidationFailedError(IslrError):
+    """Too many recordings failed validation; the data gate refuses to continue."""
+
+
+class ConfigError(IslrError):
+    """A configuration file or value is invalid."""
+
+
+class DataIntegrityError(IslrError):
+    """Data on disk does not match the checksum recorded for it (e.g. in `data.dvc`)."""
