@@ -1,0 +1,115 @@
+"""Participant-grouped, label-stratified folds, and the train/validation/test manifest.
+
+A sign classifier is used on people it never saw, so the default split keeps each
+participant inside one fold (`grouped`): scores on the evaluation fold then measure
+generalisation to new signers. The evaluation fold is halved into validation and test,
+again by participant. `random` reproduces a plain random (per-recording) split, the
+optimistic setting some published numbers use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, model_validator
+from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
+
+from islr.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class SplitConfig(BaseModel):
+    mode: Literal["grouped", "random"] = "grouped"
+    n_folds: int = Field(4, ge=2)
+    eval_fold: int = Field(0, ge=0)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _eval_fold_exists(self) -> SplitConfig:
+        if self.eval_fold >= self.n_folds:
+            raise ValueError(f"eval_fold {self.eval_fold} must be < n_folds {self.n_folds}")
+        return self
+
+
+def _grouped_folds(labels: np.ndarray, groups: np.ndarray, n: int, seed: int) -> np.ndarray:
+    folds = np.full(len(labels), -1, dtype=np.int64)
+    splitter = StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
+    for k, (_, idx) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+        folds[idx] = k
+    return folds
+
+
+def _random_folds(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    folds = np.full(len(labels), -1, dtype=np.int64)
+    counts = np.bincount(pd.factorize(labels)[0])
+    splitter = (
+        StratifiedKFold(n_splits=n, shuffle=True, random_state=seed)
+        if counts.min() >= n
+        else KFold(n_splits=n, shuffle=True, random_state=seed)
+    )
+    for k, (_, idx) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        folds[idx] = k
+    return folds
+
+
+def assign_folds(recordings: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
+    """Add `fold` (0..K-1) and `split` (train/val/test) to a table of valid recordings.
+
+    `recordings` needs columns participant_id, sequence_id and label. Rows are returned
+    sorted by sequence_id so the manifest does not depend on train.csv order.
+    """
+    df = recordings.sort_values("sequence_id", kind="stable").reset_index(drop=True)
+    labels = df["label"].to_numpy()
+    groups = df["participant_id"].to_numpy()
+    n_participants = len(np.unique(groups))
+    if config.mode == "grouped":
+        if n_participants < config.n_folds + 1:
+            raise ConfigError(
+                f"split: grouped mode with n_folds={config.n_folds} needs at least "
+                f"{config.n_folds + 1} participants (the evaluation fold is halved by "
+                f"participant); the data has {n_participants}: "
+                f"{sorted(map(int, np.unique(groups)))}. Lower n_folds or use mode: random."
+            )
+        df["fold"] = _grouped_folds(labels, groups, config.n_folds, config.seed)
+    else:
+        if len(df) < config.n_folds * 2:
+            raise ConfigError(
+                f"split: {len(df)} recordings cannot make {config.n_folds} folds"
+            )
+        df["fold"] = _random_folds(labels, config.n_folds, config.seed)
+
+    df["split"] = "train"
+    eval_idx = np.flatnonzero(df["fold"].to_numpy() == config.eval_fold)
+    eval_groups = groups[eval_idx]
+    if config.mode == "grouped":
+        if len(np.unique(eval_groups)) < 2:
+            raise ConfigError(
+                f"split: evaluation fold {config.eval_fold} holds one participant "
+                f"({int(eval_groups[0])}), so it cannot be halved into validation and test "
+                "without sharing a participant. Lower n_folds or add participants."
+            )
+        halves = _grouped_folds(labels[eval_idx], eval_groups, 2, config.seed)
+    else:
+        halves = _random_folds(labels[eval_idx], 2, config.seed)
+    split = df["split"].to_numpy(dtype=object)
+    split[eval_idx] = np.where(halves == 0, "val", "test")
+    df["split"] = split
+    for name in SPLITS:
+        part = df[df["split"] == name]
+        log.info("split %s: %d recordings, %d participants, %d signs", name, len(part),
+                 part["participant_id"].nunique(), part["label"].nunique())
+    return df
+
+
+def manifest_hash(manifest: pd.DataFrame) -> str:
+    """Stable short hash of a fold manifest (sequence, fold, split), for lineage tags."""
+    cols = manifest[["sequence_id", "fold", "split"]].sort_values("sequence_id")
+    payload = cols.to_csv(index=False).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]

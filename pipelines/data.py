@@ -1,0 +1,21 @@
+"""The data pipeline: fingerprint -> ingest -> validate -> split -> TFRecords."""
+
+from zenml import pipeline
+
+from steps.fingerprint import fingerprint_data
+from steps.ingest import ingest_data
+from steps.split import split_folds
+from steps.tfrecords import write_tfrecord_shards
+from steps.validate import validate_data
+
+
+@pipeline(enable_cache=True)
+def data_pipeline(data_dir: str = "data"):
+    """Any folder in the asl-signs layout -> validated, split, islr-5fold TFRecords."""
+    fingerprint = fingerprint_data(data_dir=data_dir)
+    recordings = ingest_data(data_dir=data_dir, data_fingerprint=fingerprint)
+    valid, _, _ = validate_data(recordings=recordings, data_dir=data_dir,
+                                data_fingerprint=fingerprint)
+    manifest = split_folds(valid_recordings=valid, data_fingerprint=fingerprint)
+    return write_tfrecord_shards(fold_manifest=manifest, data_dir=data_dir,
+                                 data_fingerprint=fingerprint)

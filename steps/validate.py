@@ -1,0 +1,40 @@
+"""Great Expectations gate: quarantine invalid recordings, write the report, fail if too many."""
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+from zenml import get_step_context, step
+from zenml.types import HTMLString
+
+from islr.data.ingest import sign_map_for
+from islr.data.lineage import DataFingerprint
+from islr.data.validate import ValidationConfig, ValidationReport, enforce_gate, \
+    validate_recordings
+
+
+@step
+def validate_data(
+    recordings: pd.DataFrame,
+    data_dir: str,
+    data_fingerprint: DataFingerprint,
+    config: ValidationConfig,
+    report_dir: str = "outputs/validation",
+) -> tuple[
+    Annotated[pd.DataFrame, "valid_recordings"],
+    Annotated[ValidationReport, "validation_report"],
+    Annotated[HTMLString, "validation_report_html"],
+]:
+    """Run the metadata and recording suites; the report is written to
+    `<report_dir>/<data md5>/` before the gate decides, so a failed run still leaves it."""
+    root = Path(data_dir).resolve()
+    valid, report = validate_recordings(recordings, config, sign_map_for(root), str(root))
+    json_path, _ = report.write(Path(report_dir) / data_fingerprint.md5.removesuffix(".dir"))
+    enforce_gate(report, str(json_path))
+    context = get_step_context()
+    lineage = {"data_md5": data_fingerprint.md5, "report_path": str(json_path.resolve())}
+    context.add_output_metadata(
+        {**lineage, "n_valid": report.n_valid, "n_invalid": report.n_invalid,
+         "invalid_fraction": report.invalid_fraction}, "validation_report")
+    context.add_output_metadata(lineage, "valid_recordings")
+    return valid, report, HTMLString(report.to_html())
