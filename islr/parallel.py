@@ -32,17 +32,19 @@ def parallel_map(
     desc: str = "",
     total: int | None = None,
     chunksize: int = 1,
+    min_per_worker: int = 1,
     progress: bool = True,
 ) -> Iterator[R]:
     """Yield `fn(item)` for every item, in input order, using `workers` processes.
 
-    One worker runs in this process (no pool start-up, easy debugging). Pools use the
+    `min_per_worker` caps the pool so each process gets at least that many items: a
+    spawned worker costs about a second to start. One worker runs in this process (no pool start-up, easy debugging). Pools use the
     `spawn` start method: the caller may have TensorFlow or other threaded libraries
     loaded, and forking a threaded process can deadlock.
     """
     items = list(items)
     total = len(items) if total is None else total
-    n = min(resolve_workers(workers), max(1, len(items)))
+    n = min(resolve_workers(workers), max(1, -(-len(items) // min_per_worker)))
     bar = tqdm(total=total, desc=desc, disable=not progress, unit="file", leave=False)
     try:
         if n == 1:

@@ -5,6 +5,7 @@ from zenml import pipeline
 from steps.fingerprint import fingerprint_data
 from steps.ingest import ingest_data
 from steps.split import split_folds
+from steps.summary import summarize_data
 from steps.tfrecords import write_tfrecord_shards
 from steps.validate import validate_data
 
@@ -14,8 +15,10 @@ def data_pipeline(data_dir: str = "data"):
     """Any folder in the asl-signs layout -> validated, split, islr-5fold TFRecords."""
     fingerprint = fingerprint_data(data_dir=data_dir)
     recordings = ingest_data(data_dir=data_dir, data_fingerprint=fingerprint)
-    valid, _, _ = validate_data(recordings=recordings, data_dir=data_dir,
+    valid, report, _ = validate_data(recordings=recordings, data_dir=data_dir,
                                 data_fingerprint=fingerprint)
     manifest = split_folds(valid_recordings=valid, data_fingerprint=fingerprint)
-    return write_tfrecord_shards(fold_manifest=manifest, data_dir=data_dir,
-                                 data_fingerprint=fingerprint)
+    tfrecords = write_tfrecord_shards(fold_manifest=manifest, data_dir=data_dir,
+                                      data_fingerprint=fingerprint)
+    summarize_data(data_fingerprint=fingerprint, validation_report=report, tfrecords=tfrecords)
+    return tfrecords

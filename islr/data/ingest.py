@@ -213,6 +213,7 @@ def profile_recordings(
     rows = list(
         parallel_map(
             profile_recording, files, workers=workers, desc="ingest", chunksize=16,
+            min_per_worker=32,
             progress=progress,
         )
     )

@@ -61,6 +61,7 @@ def dvc_dir_md5(root: str | os.PathLike[str], workers: int | None = 1) -> tuple[
     rel = _list_files(root)
     hashes = parallel_map(
         file_md5, [root / r for r in rel], workers=workers, desc="md5", chunksize=64,
+        min_per_worker=256,
         progress=len(rel) > 1000,
     )
     entries = [{"md5": h, "relpath": r} for r, h in zip(rel, hashes, strict=True)]

@@ -30,6 +30,8 @@ from islr.data.format import PART_SLICES, atomic_write_bytes_via
 from islr.errors import ValidationFailedError
 
 log = logging.getLogger(__name__)
+# GX logs every internal registration at INFO on import; keep pipeline logs readable.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 ROW_KEY = "csv_line"  # line number in train.csv (header is line 1): unique even for dup rows
 
@@ -208,8 +210,6 @@ def run_suites(recordings: pd.DataFrame, config: ValidationConfig,
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # GX logs every internal registration at INFO; keep pipeline logs readable.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     table = recordings.copy()
     table[ROW_KEY] = range(2, len(table) + 2)
     context = gx.get_context(mode="ephemeral")
