@@ -1,0 +1,105 @@
+"""Shared fixtures. The environment is set before any test module imports ZenML, which
+reads ZENML_CONFIG_PATH once: every test session gets its own throw-away ZenML store
+(and with it its own MLflow database), never the user's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"
+REAL_DATA = TEST_DATA / "asl-signs-real"
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="islr-tests-"))
+os.environ.update(
+    {
+        "ZENML_CONFIG_PATH": str(_SESSION_DIR / "zenml"),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_LOGGING_VERBOSITY": "WARN",
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "HF_HUB_OFFLINE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+)
+# Where CI keeps test output (screenshots, reports); ignored by git.
+TEST_OUTPUT = Path(os.environ.get("ISLR_TEST_OUTPUT", REPO / "test-output"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """Nine real asl-signs recordings (CC BY 4.0, see tests/data/asl-signs-real/README.md)."""
+    return REAL_DATA
+
+
+@pytest.fixture
+def real_data_copy(tmp_path: Path) -> Path:
+    """A writable copy of the real recordings, for tests that break things."""
+    dst = tmp_path / "asl-signs"
+    shutil.copytree(REAL_DATA, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    """A small generated data set: 6 signs x 6 participants x 2 recordings."""
+    from islr.data.synth import generate_dataset
+
+    out = tmp_path_factory.mktemp("synth") / "asl-signs"
+    generate_dataset(out, n_signs=6, n_participants=6, per_sign=2, seed=7, workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def zenml_stack():
+    """The project's stack (local orchestrator/artifact store + MLflow tracker and
+    registry) in this session's private ZenML store, active for the session."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    client = Client()
+    if not (REPO / ".zen").exists():
+        Client.initialize(root=REPO)
+    names = {c.name for c in client.list_stack_components(size=100).items}
+    if "mlflow_tracker" not in names:
+        client.create_stack_component("mlflow_tracker", "mlflow",
+                                      StackComponentType.EXPERIMENT_TRACKER, {})
+    if "mlflow_registry" not in names:
+        client.create_stack_component("mlflow_registry", "mlflow",
+                                      StackComponentType.MODEL_REGISTRY, {})
+    if "islr_local" not in {s.name for s in client.list_stacks(size=100).items}:
+        client.create_stack(
+            "islr_local",
+            {
+                StackComponentType.ORCHESTRATOR: "default",
+                StackComponentType.ARTIFACT_STORE: "default",
+                StackComponentType.EXPERIMENT_TRACKER: "mlflow_tracker",
+                StackComponentType.MODEL_REGISTRY: "mlflow_registry",
+            },
+        )
+    client.activate_stack("islr_local")
+    return client
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python -m <module> args` as a user would, capturing output."""
+    return subprocess.run([sys.executable, *args], cwd=cwd or REPO, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)

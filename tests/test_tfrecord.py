@@ -1,0 +1,122 @@
+"""islr-5fold TFRecords: write -> read round trip, the plain public spec, atomic output."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from islr.data.format import read_recording
+from islr.data.ingest import ingest, sign_map_for
+from islr.data.split import SplitConfig, assign_folds
+from islr.data.tfrecord import (
+    TFRecordConfig,
+    encode_example,
+    load_tfrecord_set,
+    make_dataset,
+    write_tfrecords,
+)
+from islr.data.validate import ValidationConfig, validate_recordings
+from islr.errors import RecordingError
+
+
+@pytest.fixture(scope="module")
+def manifest(real_data_dir):
+    recordings = ingest(real_data_dir, workers=1, progress=False)
+    valid, _ = validate_recordings(recordings, ValidationConfig(), sign_map_for(real_data_dir),
+                                   str(real_data_dir))
+    return assign_folds(valid, SplitConfig(mode="random", n_folds=2, seed=1))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_round_trip(manifest, real_data_dir, tmp_path, workers):
+    out = tmp_path / "shards"
+    record_set = write_tfrecords(manifest, real_data_dir, out,
+                                 TFRecordConfig(records_per_shard=3, workers=workers),
+                                 progress=False)
+    assert record_set.n_records == len(manifest) == 9
+    assert load_tfrecord_set(out).model_dump() == record_set.model_dump()
+    seen = {}
+    for split in ("train", "val", "test"):
+        for example in make_dataset(record_set.paths(split)):
+            seen[int(example["sequence_id"])] = (split, example)
+    assert len(seen) == 9
+    for row in manifest.itertuples():
+        split, example = seen[row.sequence_id]
+        assert split == row.split
+        assert int(example["sign"]) == row.label
+        assert int(example["participant_id"]) == row.participant_id
+        expected = read_recording(real_data_dir / row.path)
+        np.testing.assert_array_equal(example["coordinates"].numpy(), expected)  # NaN kept
+    # names fold{k}-{i}-{n}.tfrecords with n the record count
+    for fold, names in record_set.folds.items():
+        for name in names:
+            k, i, n = name.removesuffix(".tfrecords").removeprefix("fold").split("-")
+            assert int(k) == fold
+            assert sum(1 for _ in tf.data.TFRecordDataset(str(out / name), "GZIP")) == int(n)
+
+
+def test_plain_islr_5fold_spec_parses_our_shards(manifest, real_data_dir, tmp_path):
+    """What public notebooks do with the islr-5fold shards must work on ours."""
+    record_set = write_tfrecords(manifest, real_data_dir, tmp_path / "s", progress=False)
+    spec = {
+        "coordinates": tf.io.FixedLenFeature([], tf.string),
+        "sign": tf.io.FixedLenFeature([], tf.int64),
+        "participant_id": tf.io.FixedLenFeature([], tf.int64),
+        "sequence_id": tf.io.FixedLenFeature([], tf.int64),
+    }
+    files = sorted(str(p) for p in (tmp_path / "s").glob("*.tfrecords"))
+    for raw in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        parsed = tf.io.parse_single_example(raw, spec)
+        coords = tf.reshape(tf.io.decode_raw(parsed["coordinates"], tf.float32), (-1, 543, 3))
+        assert coords.shape[0] >= 1
+        proto = tf.train.Example.FromString(raw.numpy())
+        assert sorted(proto.features.feature) == sorted(spec)
+    assert record_set.n_records == 9
+
+
+def test_encoding_matches_tensorflow_protobuf():
+    coords = np.random.default_rng(0).random((4, 543, 3)).astype(np.float32)
+    coords[1, 468:489] = np.nan
+    ours = encode_example(coords, 17, 2044, 2**40 + 5)
+    theirs = tf.train.Example(features=tf.train.Features(feature={
+        "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[coords.tobytes()])),
+        "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[17])),
+        "participant_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2044])),
+        "sequence_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2**40 + 5])),
+    }))
+    assert tf.train.Example.FromString(ours) == theirs
+
+
+def test_shards_are_deterministic(manifest, real_data_dir, tmp_path):
+    a = write_tfrecords(manifest, real_data_dir, tmp_path / "a", progress=False)
+    b = write_tfrecords(manifest, real_data_dir, tmp_path / "b", progress=False)
+    for name in a.folds[0] + a.folds[1]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        with gzip.open(tmp_path / "a" / name) as fh:
+            fh.read()  # a standard gzip stream
+    assert a.files == b.files
+
+
+def test_failure_leaves_no_partial_set(manifest, real_data_copy, tmp_path):
+    victim = manifest.iloc[-1]["path"]
+    (real_data_copy / victim).write_bytes(b"broken")
+    out = tmp_path / "shards"
+    with pytest.raises(RecordingError, match=victim.split("/")[-1]):
+        write_tfrecords(manifest, real_data_copy, out,
+                        TFRecordConfig(records_per_shard=2, workers=1), progress=False)
+    assert not out.exists()
+    assert os.listdir(tmp_path) == ["asl-signs"]
+
+
+def test_refuses_to_overwrite(manifest, real_data_dir, tmp_path):
+    (tmp_path / "s").mkdir()
+    with pytest.raises(FileExistsError, match="exists"):
+        write_tfrecords(manifest, real_data_dir, tmp_path / "s", progress=False)
+
+
+def test_manifest_without_eval_split_is_still_written(manifest, real_data_dir, tmp_path):
+    only_train = manifest.assign(split="train")
+    record_set = write_tfrecords(only_train, real_data_dir, tmp_path / "s", progress=False)
+    assert set(record_set.files) == {"train"} and record_set.eval_fold == -1
