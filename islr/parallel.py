@@ -38,9 +38,11 @@ def parallel_map(
     """Yield `fn(item)` for every item, in input order, using `workers` processes.
 
     `min_per_worker` caps the pool so each process gets at least that many items: a
-    spawned worker costs about a second to start. One worker runs in this process (no pool start-up, easy debugging). Pools use the
-    `spawn` start method: the caller may have TensorFlow or other threaded libraries
-    loaded, and forking a threaded process can deadlock.
+    spawned worker costs about a second to start. One worker runs in this process (no
+    pool start-up, easy debugging). Pools use the `spawn` start method: the caller may
+    have TensorFlow or other threaded libraries loaded, and forking a threaded process
+    can deadlock. As with any spawn pool, a script that calls this at import time needs
+    the `if __name__ == "__main__":` guard.
     """
     items = list(items)
     total = len(items) if total is None else total

@@ -15,10 +15,12 @@ def data_pipeline(data_dir: str = "data"):
     """Any folder in the asl-signs layout -> validated, split, islr-5fold TFRecords."""
     fingerprint = fingerprint_data(data_dir=data_dir)
     recordings = ingest_data(data_dir=data_dir, data_fingerprint=fingerprint)
-    valid, report, _ = validate_data(recordings=recordings, data_dir=data_dir,
-                                data_fingerprint=fingerprint)
+    valid, report, _ = validate_data(
+        recordings=recordings, data_dir=data_dir, data_fingerprint=fingerprint
+    )
     manifest = split_folds(valid_recordings=valid, data_fingerprint=fingerprint)
-    tfrecords = write_tfrecord_shards(fold_manifest=manifest, data_dir=data_dir,
-                                      data_fingerprint=fingerprint)
+    tfrecords = write_tfrecord_shards(
+        fold_manifest=manifest, data_dir=data_dir, data_fingerprint=fingerprint
+    )
     summarize_data(data_fingerprint=fingerprint, validation_report=report, tfrecords=tfrecords)
     return tfrecords

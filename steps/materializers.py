@@ -29,8 +29,9 @@ class TFRecordSetMaterializer(BaseMaterializer):
         if os.path.normpath(data.directory) != os.path.normpath(self.uri):
             fileio.makedirs(self.uri)
             for name in [*sorted({f for fs in data.files.values() for f in fs}), SPLITS_FILE]:
-                fileio.copy(os.path.join(data.directory, name), os.path.join(self.uri, name),
-                            overwrite=True)
+                fileio.copy(
+                    os.path.join(data.directory, name), os.path.join(self.uri, name), overwrite=True
+                )
         if not fileio.exists(os.path.join(self.uri, SPLITS_FILE)):
             raise FileNotFoundError(f"{self.uri}: TFRecord set has no {SPLITS_FILE}")
 

@@ -16,9 +16,14 @@ def split_folds(
     manifest = assign_folds(valid_recordings, config)
     counts = manifest["split"].value_counts().to_dict()
     get_step_context().add_output_metadata(
-        {"data_md5": data_fingerprint.md5, "manifest_hash": manifest_hash(manifest),
-         "mode": config.mode, "n_folds": config.n_folds, "eval_fold": config.eval_fold,
-         **{f"n_{k}": int(v) for k, v in counts.items()}},
+        {
+            "data_md5": data_fingerprint.md5,
+            "manifest_hash": manifest_hash(manifest),
+            "mode": config.mode,
+            "n_folds": config.n_folds,
+            "eval_fold": config.eval_fold,
+            **{f"n_{k}": int(v) for k, v in counts.items()},
+        },
         "fold_manifest",
     )
     return manifest

@@ -20,13 +20,15 @@ def summarize_data(
     tfrecords: TFRecordSet,
 ) -> Annotated[MarkdownString, "data_summary"]:
     counts = ", ".join(f"{k} {v}" for k, v in tfrecords.counts.items())
-    text = "\n".join([
-        "## islr data pipeline",
-        f"- data: `{data_fingerprint.data_dir}` ({data_fingerprint.n_files} files, "
-        f"md5 `{data_fingerprint.md5}`, from {data_fingerprint.source})",
-        f"- validation: {validation_report.n_valid} valid, {validation_report.n_invalid} "
-        f"quarantined of {validation_report.n_recordings}",
-        f"- TFRecords: {tfrecords.n_records} records ({counts}) in `{tfrecords.directory}`",
-    ])
+    text = "\n".join(
+        [
+            "## islr data pipeline",
+            f"- data: `{data_fingerprint.data_dir}` ({data_fingerprint.n_files} files, "
+            f"md5 `{data_fingerprint.md5}`, from {data_fingerprint.source})",
+            f"- validation: {validation_report.n_valid} valid, {validation_report.n_invalid} "
+            f"quarantined of {validation_report.n_recordings}",
+            f"- TFRecords: {tfrecords.n_records} records ({counts}) in `{tfrecords.directory}`",
+        ]
+    )
     log.info("\n%s", text)
     return MarkdownString(text)

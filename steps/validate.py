@@ -9,8 +9,7 @@ from zenml.types import HTMLString
 
 from islr.data.ingest import sign_map_for
 from islr.data.lineage import DataFingerprint
-from islr.data.validate import ValidationConfig, ValidationReport, enforce_gate, \
-    validate_recordings
+from islr.data.validate import ValidationConfig, ValidationReport, enforce_gate, validate_recordings
 
 
 @step
@@ -34,7 +33,13 @@ def validate_data(
     context = get_step_context()
     lineage = {"data_md5": data_fingerprint.md5, "report_path": str(json_path.resolve())}
     context.add_output_metadata(
-        {**lineage, "n_valid": report.n_valid, "n_invalid": report.n_invalid,
-         "invalid_fraction": report.invalid_fraction}, "validation_report")
+        {
+            **lineage,
+            "n_valid": report.n_valid,
+            "n_invalid": report.n_invalid,
+            "invalid_fraction": report.invalid_fraction,
+        },
+        "validation_report",
+    )
     context.add_output_metadata(lineage, "valid_recordings")
     return valid, report, HTMLString(report.to_html())

@@ -79,11 +79,13 @@ def zenml_stack():
         Client.initialize(root=REPO)
     names = {c.name for c in client.list_stack_components(size=100).items}
     if "mlflow_tracker" not in names:
-        client.create_stack_component("mlflow_tracker", "mlflow",
-                                      StackComponentType.EXPERIMENT_TRACKER, {})
+        client.create_stack_component(
+            "mlflow_tracker", "mlflow", StackComponentType.EXPERIMENT_TRACKER, {}
+        )
     if "mlflow_registry" not in names:
-        client.create_stack_component("mlflow_registry", "mlflow",
-                                      StackComponentType.MODEL_REGISTRY, {})
+        client.create_stack_component(
+            "mlflow_registry", "mlflow", StackComponentType.MODEL_REGISTRY, {}
+        )
     if "islr_local" not in {s.name for s in client.list_stacks(size=100).items}:
         client.create_stack(
             "islr_local",
@@ -98,8 +100,15 @@ def zenml_stack():
     return client
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
     """Run `python -m <module> args` as a user would, capturing output."""
-    return subprocess.run([sys.executable, *args], cwd=cwd or REPO, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )

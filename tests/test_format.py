@@ -48,7 +48,7 @@ def test_written_file_has_the_real_schema_and_round_trips(real_data_dir, tmp_pat
 def test_read_recording_names_the_file_when_broken(tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"PAR1 not really parquet")
-    with pytest.raises(RecordingError, match="bad.parquet"):
+    with pytest.raises(RecordingError, match=r"bad\.parquet"):
         read_recording(bad)
     with pytest.raises(RecordingError, match="missing"):
         read_recording(tmp_path / "nope.parquet")

@@ -11,8 +11,9 @@ from islr.errors import DataFolderError
 
 
 def dvc(cwd, *args):
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, check=True, capture_output=True, text=True
+    )
 
 
 @pytest.fixture

@@ -11,9 +11,16 @@ from islr.errors import ConfigError
 def table(n_participants=12, n_signs=10, per=3, seed=0):
     rng = np.random.default_rng(seed)
     rows = [
-        {"participant_id": 1000 + p, "sequence_id": int(rng.integers(1, 2**31)), "label": s,
-         "sign": f"s{s}", "path": "x"}
-        for p in range(n_participants) for s in range(n_signs) for _ in range(per)
+        {
+            "participant_id": 1000 + p,
+            "sequence_id": int(rng.integers(1, 2**31)),
+            "label": s,
+            "sign": f"s{s}",
+            "path": "x",
+        }
+        for p in range(n_participants)
+        for s in range(n_signs)
+        for _ in range(per)
     ]
     return pd.DataFrame(rows).drop_duplicates("sequence_id")
 

@@ -24,17 +24,22 @@ from islr.errors import RecordingError
 @pytest.fixture(scope="module")
 def manifest(real_data_dir):
     recordings = ingest(real_data_dir, workers=1, progress=False)
-    valid, _ = validate_recordings(recordings, ValidationConfig(), sign_map_for(real_data_dir),
-                                   str(real_data_dir))
+    valid, _ = validate_recordings(
+        recordings, ValidationConfig(), sign_map_for(real_data_dir), str(real_data_dir)
+    )
     return assign_folds(valid, SplitConfig(mode="random", n_folds=2, seed=1))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_round_trip(manifest, real_data_dir, tmp_path, workers):
     out = tmp_path / "shards"
-    record_set = write_tfrecords(manifest, real_data_dir, out,
-                                 TFRecordConfig(records_per_shard=3, workers=workers),
-                                 progress=False)
+    record_set = write_tfrecords(
+        manifest,
+        real_data_dir,
+        out,
+        TFRecordConfig(records_per_shard=3, workers=workers),
+        progress=False,
+    )
     assert record_set.n_records == len(manifest) == 9
     assert load_tfrecord_set(out).model_dump() == record_set.model_dump()
     seen = {}
@@ -52,7 +57,7 @@ def test_round_trip(manifest, real_data_dir, tmp_path, workers):
     # names fold{k}-{i}-{n}.tfrecords with n the record count
     for fold, names in record_set.folds.items():
         for name in names:
-            k, i, n = name.removesuffix(".tfrecords").removeprefix("fold").split("-")
+            k, _i, n = name.removesuffix(".tfrecords").removeprefix("fold").split("-")
             assert int(k) == fold
             assert sum(1 for _ in tf.data.TFRecordDataset(str(out / name), "GZIP")) == int(n)
 
@@ -80,12 +85,18 @@ def test_encoding_matches_tensorflow_protobuf():
     coords = np.random.default_rng(0).random((4, 543, 3)).astype(np.float32)
     coords[1, 468:489] = np.nan
     ours = encode_example(coords, 17, 2044, 2**40 + 5)
-    theirs = tf.train.Example(features=tf.train.Features(feature={
-        "coordinates": tf.train.Feature(bytes_list=tf.train.BytesList(value=[coords.tobytes()])),
-        "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[17])),
-        "participant_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2044])),
-        "sequence_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2**40 + 5])),
-    }))
+    theirs = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "coordinates": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[coords.tobytes()])
+                ),
+                "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[17])),
+                "participant_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2044])),
+                "sequence_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2**40 + 5])),
+            }
+        )
+    )
     assert tf.train.Example.FromString(ours) == theirs
 
 
@@ -104,8 +115,13 @@ def test_failure_leaves_no_partial_set(manifest, real_data_copy, tmp_path):
     (real_data_copy / victim).write_bytes(b"broken")
     out = tmp_path / "shards"
     with pytest.raises(RecordingError, match=victim.split("/")[-1]):
-        write_tfrecords(manifest, real_data_copy, out,
-                        TFRecordConfig(records_per_shard=2, workers=1), progress=False)
+        write_tfrecords(
+            manifest,
+            real_data_copy,
+            out,
+            TFRecordConfig(records_per_shard=2, workers=1),
+            progress=False,
+        )
     assert not out.exists()
     assert os.listdir(tmp_path) == ["asl-signs"]
 
