@@ -32,7 +32,7 @@ def main() -> None:
     table = pd.concat([recordings] * reps, ignore_index=True).iloc[: args.rows].copy()
     table["sequence_id"] = [str(i) for i in range(len(table))]
     start = time.perf_counter()
-    valid, report = validate_recordings(table, ValidationConfig(), sign_map_for(REAL), str(REAL))
+    _, report = validate_recordings(table, ValidationConfig(), sign_map_for(REAL), str(REAL))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"rows: {len(table)}  expectations: {len(report.expectations)}  "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ def run_pipeline(config_path):
 
 
 def write_config(tmp_path, data_dir, **split):
-    config = yaml.safe_load(open("configs/data.yaml"))
+    config = yaml.safe_load(Path("configs/data.yaml").read_text())
     config["parameters"]["data_dir"] = str(data_dir)
     config["steps"]["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
     config["steps"]["split_folds"]["parameters"]["config"].update(split)
