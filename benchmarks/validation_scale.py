@@ -35,10 +35,10 @@ def main() -> None:
     _, report = validate_recordings(table, ValidationConfig(), sign_map_for(REAL), str(REAL))
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"rows: {len(table)}  expectations: {len(report.expectations)}  "
-          f"valid: {report.n_valid}")
-    print(f"validation: {seconds:.1f} s  ({len(table) / seconds:,.0f} rows/s), "
-          f"peak RSS {peak:.0f} MB")
+    print(f"rows: {len(table)}  expectations: {len(report.expectations)}  valid: {report.n_valid}")
+    print(
+        f"validation: {seconds:.1f} s  ({len(table) / seconds:,.0f} rows/s), peak RSS {peak:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -50,12 +50,16 @@ def test_pipeline_on_generated_data(zenml_stack, synth_dir, tmp_path, monkeypatc
     # grouped by participant: no signer in two of train/val/test
     assert manifest.groupby("participant_id")["split"].nunique().eq(1).all()
     assert set(tfrecords.counts) == {"train", "val", "test"}
-    assert all(p.startswith(zenml_stack.active_stack.artifact_store.path)
-               for p in tfrecords.paths("train"))
+    assert all(
+        p.startswith(zenml_stack.active_stack.artifact_store.path) for p in tfrecords.paths("train")
+    )
     # lineage: the data md5 travels as artifact metadata
-    for step, name in [("ingest_data", "recordings"), ("split_folds", "fold_manifest"),
-                       ("write_tfrecord_shards", "tfrecords"),
-                       ("validate_data", "validation_report")]:
+    for step, name in [
+        ("ingest_data", "recordings"),
+        ("split_folds", "fold_manifest"),
+        ("write_tfrecord_shards", "tfrecords"),
+        ("validate_data", "validation_report"),
+    ]:
         assert output(run, step, name).run_metadata["data_md5"] == md5
     assert (tmp_path / "reports" / md5.removesuffix(".dir") / "validation_report.html").exists()
 
@@ -70,13 +74,13 @@ def test_pipeline_on_generated_data(zenml_stack, synth_dir, tmp_path, monkeypatc
     csv.iloc[1:].to_csv(data / "train.csv", index=False)
     changed = run_pipeline(write_config(tmp_path, data, n_folds=3))
     assert str(changed.steps["ingest_data"].status).endswith("completed")
-    assert output(changed, "write_tfrecord_shards", "tfrecords").load().n_records == len(
-        manifest) - 1
+    assert (
+        output(changed, "write_tfrecord_shards", "tfrecords").load().n_records == len(manifest) - 1
+    )
 
 
 @pytest.mark.slow
-def test_pipeline_on_real_recordings(zenml_stack, real_data_dir, tmp_path, monkeypatch,
-                                     repo_root):
+def test_pipeline_on_real_recordings(zenml_stack, real_data_dir, tmp_path, monkeypatch, repo_root):
     monkeypatch.chdir(repo_root)
     run = run_pipeline(write_config(tmp_path, real_data_dir, mode="random", n_folds=2))
     tfrecords = output(run, "write_tfrecord_shards", "tfrecords").load()
@@ -84,8 +88,9 @@ def test_pipeline_on_real_recordings(zenml_stack, real_data_dir, tmp_path, monke
 
 
 @pytest.mark.slow
-def test_gate_failure_stops_the_pipeline(zenml_stack, real_data_copy, tmp_path, monkeypatch,
-                                         repo_root):
+def test_gate_failure_stops_the_pipeline(
+    zenml_stack, real_data_copy, tmp_path, monkeypatch, repo_root
+):
     monkeypatch.chdir(repo_root)
     victim = "train_landmark_files/2044/3902070209.parquet"
     (real_data_copy / victim).write_bytes(b"not parquet")

@@ -51,10 +51,14 @@ def _tfrecords(args: argparse.Namespace) -> int:
 
     root, valid, report = _validate(args)
     enforce_gate(report, str(Path(args.report_dir) / "validation_report.json"))
-    manifest = assign_folds(valid, SplitConfig(mode=args.mode, n_folds=args.n_folds,
-                                               eval_fold=args.eval_fold, seed=args.seed))
+    manifest = assign_folds(
+        valid,
+        SplitConfig(mode=args.mode, n_folds=args.n_folds, eval_fold=args.eval_fold, seed=args.seed),
+    )
     record_set = write_tfrecords(
-        manifest, root, args.out_dir,
+        manifest,
+        root,
+        args.out_dir,
         TFRecordConfig(records_per_shard=args.records_per_shard, workers=args.workers),
     )
     manifest.to_csv(Path(args.out_dir) / "fold_manifest.csv", index=False)
@@ -66,8 +70,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("data", help="obtain, fingerprint, validate, convert data")
     sub = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
-    p = sub.add_parser("ensure", help="obtain the embedded data: DVC pull, else regenerate; "
-                                      "verify its md5 against data.dvc")
+    p = sub.add_parser(
+        "ensure",
+        help="obtain the embedded data: DVC pull, else regenerate; verify its md5 against data.dvc",
+    )
     p.add_argument("--repo", default=".", help="repository root (holds data.dvc)")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--workers", type=int, default=None)

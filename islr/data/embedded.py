@@ -60,10 +60,12 @@ def ensure_embedded_data(
     def check(how: str) -> DataFingerprint | None:
         md5, n_files, size = dvc_dir_md5(target, workers=workers)
         if md5 == expected:
-            log.info("%s: %s (%d files, md5 %s matches %s)", target, how, n_files, md5,
-                     dvc_file.name)
-            return DataFingerprint(data_dir=str(target), md5=md5, source=dvc_file.name,
-                                   n_files=n_files, size=size)
+            log.info(
+                "%s: %s (%d files, md5 %s matches %s)", target, how, n_files, md5, dvc_file.name
+            )
+            return DataFingerprint(
+                data_dir=str(target), md5=md5, source=dvc_file.name, n_files=n_files, size=size
+            )
         return None
 
     if target.exists():
@@ -82,14 +84,20 @@ def ensure_embedded_data(
         if found:
             return found
         raise DataIntegrityError(f"{target}: pulled data does not match {expected}")
-    log.info("DVC remote has no copy (%s); regenerating the embedded data",
-             (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] or "no output")
+    log.info(
+        "DVC remote has no copy (%s); regenerating the embedded data",
+        (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] or "no output",
+    )
     shutil.rmtree(target, ignore_errors=True)
 
     args = synth_args(dvc_file)
     generate_dataset(
-        target, n_signs=args["signs"], n_participants=args["participants"],
-        per_sign=args["per_sign"], seed=args["seed"], workers=workers,
+        target,
+        n_signs=args["signs"],
+        n_participants=args["participants"],
+        per_sign=args["per_sign"],
+        seed=args["seed"],
+        workers=workers,
     )
     found = check("regenerated")
     if not found:
@@ -104,7 +112,10 @@ def ensure_embedded_data(
     for step in (("commit", "-q", "-f", dvc_file.name), ("push", "-q", dvc_file.name)):
         done = _dvc(repo, *step)
         if done.returncode != 0:
-            log.warning("dvc %s failed (the data is fine; only caching is skipped): %s",
-                        step[0], done.stderr.strip())
+            log.warning(
+                "dvc %s failed (the data is fine; only caching is skipped): %s",
+                step[0],
+                done.stderr.strip(),
+            )
             break
     return found

@@ -50,9 +50,7 @@ PART_SLICES: dict[str, slice] = _part_slices()
 
 # The canonical per-frame row layout: part name and landmark index of each of 543 rows.
 ROW_TYPES: np.ndarray = np.concatenate([np.full(n, name, dtype=object) for name, n in PARTS])
-ROW_LANDMARK_INDEX: np.ndarray = np.concatenate(
-    [np.arange(n, dtype=np.int16) for _, n in PARTS]
-)
+ROW_LANDMARK_INDEX: np.ndarray = np.concatenate([np.arange(n, dtype=np.int16) for _, n in PARTS])
 
 # Exact parquet schema of the competition files (pyarrow types).
 PARQUET_SCHEMA = pa.schema(
@@ -81,10 +79,12 @@ _PANDAS_METADATA = json.dumps(
             {
                 "name": f.name,
                 "field_name": f.name,
-                "pandas_type": {"string": "unicode"}.get(str(f.type), str(f.type).replace(
-                    "double", "float64")),
+                "pandas_type": {"string": "unicode"}.get(
+                    str(f.type), str(f.type).replace("double", "float64")
+                ),
                 "numpy_type": {"string": "object", "double": "float64"}.get(
-                    str(f.type), str(f.type)),
+                    str(f.type), str(f.type)
+                ),
                 "metadata": None,
             }
             for f in PARQUET_SCHEMA
@@ -193,7 +193,5 @@ def read_recording(path: str | os.PathLike[str]) -> np.ndarray:
     n = table.num_rows
     if n == 0 or n % ROWS_PER_FRAME:
         raise RecordingError(path, f"row count is a positive multiple of {ROWS_PER_FRAME}", n)
-    xyz = np.stack(
-        [table.column(c).to_numpy(zero_copy_only=False) for c in COORD_COLUMNS], axis=-1
-    )
+    xyz = np.stack([table.column(c).to_numpy(zero_copy_only=False) for c in COORD_COLUMNS], axis=-1)
     return xyz.astype(np.float32).reshape(-1, ROWS_PER_FRAME, 3)

@@ -86,8 +86,10 @@ def read_index(data_dir: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         df = pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError as exc:
-        raise MetadataError(f"{csv}: file is empty; expected a header "
-                            f"{','.join(CSV_COLUMNS)} and one row per recording") from exc
+        raise MetadataError(
+            f"{csv}: file is empty; expected a header "
+            f"{','.join(CSV_COLUMNS)} and one row per recording"
+        ) from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise MetadataError(f"{csv}: not a readable CSV ({exc})") from exc
     missing = [c for c in CSV_COLUMNS if c not in df.columns]
@@ -171,8 +173,10 @@ def profile_recording(file: str | None) -> dict:
     out["n_frames"] = n_frames
 
     types = table.column("type").to_numpy(zero_copy_only=False).reshape(n_frames, ROWS_PER_FRAME)
-    index = table.column("landmark_index").to_numpy(zero_copy_only=False).reshape(
-        n_frames, ROWS_PER_FRAME
+    index = (
+        table.column("landmark_index")
+        .to_numpy(zero_copy_only=False)
+        .reshape(n_frames, ROWS_PER_FRAME)
     )
     bad = (types != ROW_TYPES) | (index != ROW_LANDMARK_INDEX)
     if bad.any():
@@ -212,7 +216,11 @@ def profile_recordings(
     """Profile recordings in parallel; one row per input, in input order."""
     rows = list(
         parallel_map(
-            profile_recording, files, workers=workers, desc="ingest", chunksize=16,
+            profile_recording,
+            files,
+            workers=workers,
+            desc="ingest",
+            chunksize=16,
             min_per_worker=32,
             progress=progress,
         )

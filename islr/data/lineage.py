@@ -60,7 +60,11 @@ def dvc_dir_md5(root: str | os.PathLike[str], workers: int | None = 1) -> tuple[
         raise DataFolderError(f"{root}: data folder does not exist or is not a directory")
     rel = _list_files(root)
     hashes = parallel_map(
-        file_md5, [root / r for r in rel], workers=workers, desc="md5", chunksize=64,
+        file_md5,
+        [root / r for r in rel],
+        workers=workers,
+        desc="md5",
+        chunksize=64,
         min_per_worker=256,
         progress=len(rel) > 1000,
     )
@@ -103,11 +107,16 @@ def fingerprint(data_dir: str | os.PathLike[str], workers: int | None = 1) -> Da
         log.warning(
             "%s differs from %s (md5 %s, recorded %s): lineage records the computed md5; "
             "run `dvc add %s` to version this data.",
-            root, dvc_file.name, md5, out["md5"], root.name,
+            root,
+            dvc_file.name,
+            md5,
+            out["md5"],
+            root.name,
         )
         return DataFingerprint(
             data_dir=str(root), md5=md5, source="computed", n_files=n_files, size=size
         )
     md5, n_files, size = dvc_dir_md5(root, workers=workers)
-    return DataFingerprint(data_dir=str(root), md5=md5, source="computed", n_files=n_files,
-                           size=size)
+    return DataFingerprint(
+        data_dir=str(root), md5=md5, source="computed", n_files=n_files, size=size
+    )

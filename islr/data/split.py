@@ -80,9 +80,7 @@ def assign_folds(recordings: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
         df["fold"] = _grouped_folds(labels, groups, config.n_folds, config.seed)
     else:
         if len(df) < config.n_folds * 2:
-            raise ConfigError(
-                f"split: {len(df)} recordings cannot make {config.n_folds} folds"
-            )
+            raise ConfigError(f"split: {len(df)} recordings cannot make {config.n_folds} folds")
         df["fold"] = _random_folds(labels, config.n_folds, config.seed)
 
     df["split"] = "train"
@@ -103,8 +101,13 @@ def assign_folds(recordings: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     df["split"] = split
     for name in SPLITS:
         part = df[df["split"] == name]
-        log.info("split %s: %d recordings, %d participants, %d signs", name, len(part),
-                 part["participant_id"].nunique(), part["label"].nunique())
+        log.info(
+            "split %s: %d recordings, %d participants, %d signs",
+            name,
+            len(part),
+            part["participant_id"].nunique(),
+            part["label"].nunique(),
+        )
     return df
 
 

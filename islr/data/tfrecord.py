@@ -172,9 +172,12 @@ def _write_shard(task: _ShardTask) -> tuple[str, int, int]:
     final = Path(task.out_dir) / f"fold{task.fold}-{task.index}-{n}.tfrecords"
 
     def write(tmp: str) -> None:
-        with open(tmp, "wb") as raw, igzip.IGzipFile(
-            filename="", mode="wb", fileobj=raw, compresslevel=task.compression_level, mtime=0
-        ) as out:
+        with (
+            open(tmp, "wb") as raw,
+            igzip.IGzipFile(
+                filename="", mode="wb", fileobj=raw, compresslevel=task.compression_level, mtime=0
+            ) as out,
+        ):
             for file, label, pid, sid in task.records:
                 example = example_chunks(read_recording(file), label, pid, sid)
                 out.writelines(record_chunks(example))
@@ -198,7 +201,7 @@ def plan_shards(manifest: pd.DataFrame, config: TFRecordConfig) -> list[tuple[in
                 continue
             part = part.iloc[rng.permutation(len(part))]
             for start in range(0, len(part), config.records_per_shard):
-                plan.append((int(fold), split, part.iloc[start:start + config.records_per_shard]))
+                plan.append((int(fold), split, part.iloc[start : start + config.records_per_shard]))
     return plan
 
 
@@ -231,12 +234,21 @@ def write_tfrecords(
                 (str(root / r.path), int(r.label), int(r.participant_id), int(r.sequence_id))
                 for r in rows.itertuples(index=False)
             ]
-            tasks.append(_ShardTask(out_dir=str(staging), fold=fold, index=index,
-                                    compression_level=config.compression_level,
-                                    records=records))
+            tasks.append(
+                _ShardTask(
+                    out_dir=str(staging),
+                    fold=fold,
+                    index=index,
+                    compression_level=config.compression_level,
+                    records=records,
+                )
+            )
             shard_split.append((fold, split))
-        results = list(parallel_map(_write_shard, tasks, workers=config.workers,
-                                    desc="tfrecords", progress=progress))
+        results = list(
+            parallel_map(
+                _write_shard, tasks, workers=config.workers, desc="tfrecords", progress=progress
+            )
+        )
         files: dict[str, list[str]] = {}
         folds: dict[int, list[str]] = {}
         counts: dict[str, int] = {}
@@ -246,7 +258,10 @@ def write_tfrecords(
             counts[split] = counts.get(split, 0) + n
         eval_folds = manifest.loc[manifest["split"] != "train", "fold"].unique()
         record_set = TFRecordSet(
-            directory=str(out), files=files, folds=folds, counts=counts,
+            directory=str(out),
+            files=files,
+            folds=folds,
+            counts=counts,
             n_records=sum(counts.values()),
             eval_fold=int(eval_folds[0]) if len(eval_folds) else -1,
         )
@@ -256,8 +271,12 @@ def write_tfrecords(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log.info("wrote %d records in %d shards to %s", record_set.n_records,
-             sum(len(v) for v in files.values()), out)
+    log.info(
+        "wrote %d records in %d shards to %s",
+        record_set.n_records,
+        sum(len(v) for v in files.values()),
+        out,
+    )
     return record_set
 
 
@@ -281,13 +300,20 @@ def parse_example(serialized):
         "sequence_id": tf.io.FixedLenFeature([], tf.int64),
     }
     features = tf.io.parse_single_example(serialized, spec)
-    coords = tf.reshape(tf.io.decode_raw(features["coordinates"], tf.float32),
-                        (-1, ROWS_PER_FRAME, 3))
+    coords = tf.reshape(
+        tf.io.decode_raw(features["coordinates"], tf.float32), (-1, ROWS_PER_FRAME, 3)
+    )
     return {**features, "coordinates": coords}
 
 
-def make_dataset(files: list[str], *, shuffle_files: bool = False, seed: int | None = None,
-                 compression: str = "GZIP", parallel_reads: int | None = None):
+def make_dataset(
+    files: list[str],
+    *,
+    shuffle_files: bool = False,
+    seed: int | None = None,
+    compression: str = "GZIP",
+    parallel_reads: int | None = None,
+):
     """A `tf.data.Dataset` of parsed records (dicts) from TFRecord shards."""
     import tensorflow as tf
 

@@ -158,39 +158,80 @@ def _suites(config: ValidationConfig, signs: list[str]) -> dict[str, list]:
             check(E.ExpectColumnValuesToNotBeNull, f"{col} is present", column=col)
             for col in ("path", "participant_id", "sequence_id", "sign")
         ),
-        check(E.ExpectColumnValuesToBeNull, "path stays inside the data folder",
-              column="path_escape"),
+        check(
+            E.ExpectColumnValuesToBeNull, "path stays inside the data folder", column="path_escape"
+        ),
         check(E.ExpectColumnValuesToBeNull, "file exists", column="path_missing"),
-        check(E.ExpectColumnValuesToMatchRegex, "participant_id is an integer",
-              column="participant_id", regex=r"^\d+$"),
-        check(E.ExpectColumnValuesToMatchRegex, "sequence_id is an integer",
-              column="sequence_id", regex=r"^\d+$"),
+        check(
+            E.ExpectColumnValuesToMatchRegex,
+            "participant_id is an integer",
+            column="participant_id",
+            regex=r"^\d+$",
+        ),
+        check(
+            E.ExpectColumnValuesToMatchRegex,
+            "sequence_id is an integer",
+            column="sequence_id",
+            regex=r"^\d+$",
+        ),
         check(E.ExpectColumnValuesToBeUnique, "sequence_id is unique", column="sequence_id"),
-        check(E.ExpectColumnValuesToBeInSet, "sign is one of the known signs", column="sign",
-              value_set=signs),
+        check(
+            E.ExpectColumnValuesToBeInSet,
+            "sign is one of the known signs",
+            column="sign",
+            value_set=signs,
+        ),
     ]
     recording = [
         check(E.ExpectColumnValuesToBeNull, "readable parquet file", column="read_error"),
-        check(E.ExpectColumnValuesToBeNull, "columns and dtypes of the asl-signs format",
-              column="schema_error"),
-        check(E.ExpectColumnValuesToBeBetween, "row count is a multiple of 543",
-              column="rows_remainder", min_value=0, max_value=0),
-        check(E.ExpectColumnValuesToBeNull, "543 rows per frame in canonical order",
-              column="order_error"),
+        check(
+            E.ExpectColumnValuesToBeNull,
+            "columns and dtypes of the asl-signs format",
+            column="schema_error",
+        ),
+        check(
+            E.ExpectColumnValuesToBeBetween,
+            "row count is a multiple of 543",
+            column="rows_remainder",
+            min_value=0,
+            max_value=0,
+        ),
+        check(
+            E.ExpectColumnValuesToBeNull,
+            "543 rows per frame in canonical order",
+            column="order_error",
+        ),
         check(E.ExpectColumnValuesToBeNull, "frame numbers increase", column="frames_error"),
-        check(E.ExpectColumnValuesToBeBetween, "coordinates are finite or NaN",
-              column="n_nonfinite", min_value=0, max_value=0),
-        check(E.ExpectColumnValuesToBeBetween,
-              f"frame count in [{config.min_frames}, {config.max_frames}]",
-              column="n_frames", min_value=config.min_frames, max_value=config.max_frames),
+        check(
+            E.ExpectColumnValuesToBeBetween,
+            "coordinates are finite or NaN",
+            column="n_nonfinite",
+            min_value=0,
+            max_value=0,
+        ),
+        check(
+            E.ExpectColumnValuesToBeBetween,
+            f"frame count in [{config.min_frames}, {config.max_frames}]",
+            column="n_frames",
+            min_value=config.min_frames,
+            max_value=config.max_frames,
+        ),
         *(
-            check(E.ExpectColumnValuesToBeBetween, f"NaN fraction of {part} <= {limit}",
-                  column=f"nan_frac_{part}", min_value=0.0, max_value=limit)
+            check(
+                E.ExpectColumnValuesToBeBetween,
+                f"NaN fraction of {part} <= {limit}",
+                column=f"nan_frac_{part}",
+                min_value=0.0,
+                max_value=limit,
+            )
             for part, limit in config.max_nan_fraction.items()
         ),
-        check(E.ExpectColumnValuesToBeBetween,
-              f"at least {config.min_hand_frames} frame(s) with a detected hand",
-              column="hand_frames", min_value=config.min_hand_frames),
+        check(
+            E.ExpectColumnValuesToBeBetween,
+            f"at least {config.min_hand_frames} frame(s) with a detected hand",
+            column="hand_frames",
+            min_value=config.min_hand_frames,
+        ),
     ]
     return {"metadata": metadata, "recording": recording}
 
@@ -204,8 +245,9 @@ def _observed(row: pd.Series, column: str, value: Any) -> Any:
     return value
 
 
-def run_suites(recordings: pd.DataFrame, config: ValidationConfig,
-               signs: list[str]) -> tuple[list[ExpectationOutcome], list[ValidationIssue]]:
+def run_suites(
+    recordings: pd.DataFrame, config: ValidationConfig, signs: list[str]
+) -> tuple[list[ExpectationOutcome], list[ValidationIssue]]:
     """Run both GX suites on an ingested table; return outcomes and per-row issues."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -239,17 +281,28 @@ def run_suites(recordings: pd.DataFrame, config: ValidationConfig,
                     f"expectation {cfg.type} on {column} raised: "
                     f"{res.exception_info.get('exception_message')}"
                 )
-            outcomes.append(ExpectationOutcome(
-                suite=suite_name, check=cfg.meta["check"], expectation=cfg.type, column=column,
-                success=bool(res.success), n_unexpected=len(unexpected),
-            ))
+            outcomes.append(
+                ExpectationOutcome(
+                    suite=suite_name,
+                    check=cfg.meta["check"],
+                    expectation=cfg.type,
+                    column=column,
+                    success=bool(res.success),
+                    n_unexpected=len(unexpected),
+                )
+            )
             for item in unexpected:
                 line = int(item[ROW_KEY])
                 row = by_line.loc[line]
-                issues.append(ValidationIssue(
-                    file=row["path"], csv_line=line, suite=suite_name, check=cfg.meta["check"],
-                    observed=_observed(row, column, item.get(column)),
-                ))
+                issues.append(
+                    ValidationIssue(
+                        file=row["path"],
+                        csv_line=line,
+                        suite=suite_name,
+                        check=cfg.meta["check"],
+                        observed=_observed(row, column, item.get(column)),
+                    )
+                )
     issues.sort(key=lambda i: (i.csv_line, i.suite))
     return outcomes, issues
 
@@ -276,14 +329,24 @@ def validate_recordings(
     n_invalid = n - len(valid)
     fraction = n_invalid / n if n else 0.0
     report = ValidationReport(
-        data_dir=str(data_dir), n_recordings=n, n_valid=len(valid), n_invalid=n_invalid,
-        invalid_fraction=fraction, max_invalid_fraction=config.max_invalid_fraction,
+        data_dir=str(data_dir),
+        n_recordings=n,
+        n_valid=len(valid),
+        n_invalid=n_invalid,
+        invalid_fraction=fraction,
+        max_invalid_fraction=config.max_invalid_fraction,
         passed=fraction <= config.max_invalid_fraction and len(valid) > 0,
-        expectations=outcomes, issues=issues,
+        expectations=outcomes,
+        issues=issues,
     )
     for issue in issues:
-        log.warning("quarantined %s (line %d): %s (observed: %s)",
-                    issue.file, issue.csv_line, issue.check, issue.observed)
+        log.warning(
+            "quarantined %s (line %d): %s (observed: %s)",
+            issue.file,
+            issue.csv_line,
+            issue.check,
+            issue.observed,
+        )
     return valid, report
 
 
