@@ -28,9 +28,9 @@ import tempfile
 from pathlib import Path
 
 import google_crc32c
-from isal import igzip
 import numpy as np
 import pandas as pd
+from isal import igzip
 from pydantic import BaseModel, Field
 
 from islr.data.format import ROWS_PER_FRAME, atomic_write_bytes_via, read_recording
