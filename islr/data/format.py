@@ -152,6 +152,12 @@ def frames_to_table(coords: np.ndarray, frames: np.ndarray | None = None) -> pa.
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes_via(path: Path, writer) -> None:
     """Call `writer(tmp_path)` then rename onto `path`, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +165,8 @@ def atomic_write_bytes_via(path: Path, writer) -> None:
     os.close(fd)
     try:
         writer(tmp)
+        # mkstemp creates 0600; give the file the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
