@@ -26,7 +26,8 @@ def summarize_data(
             f"- data: `{data_fingerprint.data_dir}` ({data_fingerprint.n_files} files, "
             f"md5 `{data_fingerprint.md5}`, from {data_fingerprint.source})",
             f"- validation: {validation_report.n_valid} valid, {validation_report.n_invalid} "
-            f"quarantined of {validation_report.n_recordings}",
+            f"quarantined of {validation_report.n_recordings}; report "
+            f"`{validation_report.report_path}` (and .html)",
             f"- TFRecords: {tfrecords.n_records} records ({counts}) in `{tfrecords.directory}`",
         ]
     )

@@ -256,6 +256,9 @@ def write_tfrecords(
             files.setdefault(split, []).append(name)
             folds.setdefault(fold, []).append(name)
             counts[split] = counts.get(split, 0) + n
+        order = {"train": 0, "val": 1, "test": 2}
+        files = dict(sorted(files.items(), key=lambda kv: order[kv[0]]))
+        counts = dict(sorted(counts.items(), key=lambda kv: order[kv[0]]))
         eval_folds = manifest.loc[manifest["split"] != "train", "fold"].unique()
         record_set = TFRecordSet(
             directory=str(out),

@@ -86,6 +86,7 @@ class ValidationReport(BaseModel):
     passed: bool
     expectations: list[ExpectationOutcome]
     issues: list[ValidationIssue]
+    report_path: str | None = None  # where `write` put the JSON report, once written
 
     def summary(self, limit: int = 5) -> str:
         text = (
@@ -137,6 +138,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} .bad{{background:
         """Write `validation_report.json` and `.html` atomically; return their paths."""
         out = Path(out_dir)
         json_path, html_path = out / "validation_report.json", out / "validation_report.html"
+        self.report_path = str(json_path.resolve())
         payload = self.model_dump_json(indent=2).encode()
         atomic_write_bytes_via(json_path, lambda tmp: Path(tmp).write_bytes(payload))
         page = self.to_html().encode()
