@@ -46,7 +46,12 @@ def manifest_for(data_dir: Path) -> pd.DataFrame:
 
 
 def bench(
-    name: str, data_dir: Path, repeat: int, workers_list: list[int], records_per_shard: int
+    name: str,
+    data_dir: Path,
+    repeat: int,
+    workers_list: list[int],
+    records_per_shard: int,
+    levels: list[int],
 ) -> list[dict]:
     manifest = manifest_for(data_dir)
     big = pd.concat([manifest] * repeat, ignore_index=True)
@@ -57,36 +62,40 @@ def bench(
         t0 = time.perf_counter()
         frames = sum(parallel_map(_read_one, files, workers=workers, chunksize=8, progress=False))
         read_s = time.perf_counter() - t0
-        out = Path(tempfile.mkdtemp(prefix="islr-bench-")) / "shards"
-        t0 = time.perf_counter()
-        record_set = write_tfrecords(
-            big,
-            data_dir,
-            out,
-            TFRecordConfig(records_per_shard=records_per_shard, workers=workers),
-            progress=False,
-        )
-        convert_s = time.perf_counter() - t0
-        size = sum(p.stat().st_size for p in out.glob("*.tfrecords"))
-        shutil.rmtree(out.parent)
-        assert record_set.n_records == n
-        rows.append(
-            {
-                "data": name,
-                "recordings": n,
-                "frames": frames,
-                "workers": workers,
-                "read rec/s": n / read_s,
-                "convert rec/s": n / convert_s,
-                "convert/read time": convert_s / read_s,
-                "MB out": size / 1e6,
-            }
-        )
-        print(
-            f"{name:>10} workers={workers}: read {n / read_s:8.1f} rec/s, "
-            f"convert {n / convert_s:8.1f} rec/s, ratio {convert_s / read_s:.2f}x",
-            flush=True,
-        )
+        for level in levels:
+            out = Path(tempfile.mkdtemp(prefix="islr-bench-")) / "shards"
+            t0 = time.perf_counter()
+            record_set = write_tfrecords(
+                big,
+                data_dir,
+                out,
+                TFRecordConfig(
+                    records_per_shard=records_per_shard, workers=workers, compression_level=level
+                ),
+                progress=False,
+            )
+            convert_s = time.perf_counter() - t0
+            size = sum(p.stat().st_size for p in out.glob("*.tfrecords"))
+            shutil.rmtree(out.parent)
+            assert record_set.n_records == n
+            rows.append(
+                {
+                    "data": name,
+                    "recordings": n,
+                    "frames": frames,
+                    "workers": workers,
+                    "gzip level": level,
+                    "read rec/s": n / read_s,
+                    "convert rec/s": n / convert_s,
+                    "convert/read time": convert_s / read_s,
+                    "MB out": size / 1e6,
+                }
+            )
+            print(
+                f"{name:>10} workers={workers} level={level}: read {n / read_s:8.1f} rec/s, "
+                f"convert {n / convert_s:8.1f} rec/s, ratio {convert_s / read_s:.2f}x",
+                flush=True,
+            )
     return rows
 
 
@@ -108,6 +117,9 @@ def main() -> None:
         help="generated set to measure; 0 0 0 to skip",
     )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--levels", type=int, nargs="+", default=[0, 1], help="TFRecordConfig.compression_level"
+    )
     parser.add_argument("--records-per-shard", type=int, default=64)
     args = parser.parse_args()
 
@@ -124,7 +136,9 @@ def main() -> None:
         None,
     )
     if real is not None:
-        rows += bench("real", real, args.repeat or 10, args.workers, args.records_per_shard)
+        rows += bench(
+            "real", real, args.repeat or 100, args.workers, args.records_per_shard, args.levels
+        )
     if args.synth[0] > 0:
         from islr.data.synth import generate_dataset
 
@@ -139,7 +153,12 @@ def main() -> None:
             workers=max(args.workers),
         )
         rows += bench(
-            "generated", tmp / "d", args.repeat or 2, args.workers, args.records_per_shard
+            "generated",
+            tmp / "d",
+            args.repeat or 4,
+            args.workers,
+            args.records_per_shard,
+            args.levels,
         )
         shutil.rmtree(tmp)
     table = pd.DataFrame(rows)

@@ -30,14 +30,14 @@ def manifest(real_data_dir):
     return assign_folds(valid, SplitConfig(mode="random", n_folds=2, seed=1))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_round_trip(manifest, real_data_dir, tmp_path, workers):
+@pytest.mark.parametrize("workers, level", [(1, 0), (2, 1)])
+def test_round_trip(manifest, real_data_dir, tmp_path, workers, level):
     out = tmp_path / "shards"
     record_set = write_tfrecords(
         manifest,
         real_data_dir,
         out,
-        TFRecordConfig(records_per_shard=3, workers=workers),
+        TFRecordConfig(records_per_shard=3, workers=workers, compression_level=level),
         progress=False,
     )
     assert record_set.n_records == len(manifest) == 9

@@ -191,7 +191,8 @@ def read_recording(path: str | os.PathLike[str]) -> np.ndarray:
     not a multiple of 543.
     """
     try:
-        table = pq.read_table(path, columns=list(COORD_COLUMNS))
+        # One thread per read: parallelism comes from worker processes, one per core.
+        table = pq.read_table(path, columns=list(COORD_COLUMNS), use_threads=False)
     except FileNotFoundError as exc:
         raise RecordingError(path, "file exists", "missing", "Check the path in train.csv") from exc
     except (pa.ArrowException, OSError) as exc:

@@ -162,7 +162,7 @@ def profile_recording(file: str | None) -> dict:
     if out["schema_error"] is not None:
         return out
     try:
-        table = pf.read(columns=list(CHECK_COLUMNS))
+        table = pf.read(columns=list(CHECK_COLUMNS), use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         out["read_error"] = f"cannot read columns ({type(exc).__name__}: {exc})"
         return out

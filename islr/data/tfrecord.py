@@ -6,8 +6,8 @@ GZIP files named `fold{k}-{i}-{n}.tfrecords`, n being the record count, so the p
 shards and ours are read by the same code.
 
 The writer encodes the protobuf and the TFRecord framing itself (crc32c from
-google-crc32c, gzip from ISA-L's igzip, a standard gzip stream written ~8x faster than
-zlib on float data, which compresses poorly either way): worker processes then start in a
+google-crc32c; GZIP with stored blocks by default, or ISA-L's igzip, ~8x faster than
+zlib, when asked to compress): worker processes then start in a
 fraction of a second instead of importing TensorFlow, which matters when converting
 94,477 recordings across many cores. Round trips through TensorFlow's own parser are
 tested.
@@ -19,6 +19,7 @@ hold which split and fold.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -44,9 +45,11 @@ FEATURES = ("coordinates", "sign", "participant_id", "sequence_id")
 
 class TFRecordConfig(BaseModel):
     records_per_shard: int = Field(256, ge=1)
-    # igzip level (0-3); on landmark floats level 1 compresses as well as zlib's 6 (to
-    # ~86%). Readers do not care which level wrote a file.
-    compression_level: int = Field(1, ge=0, le=3)
+    # 0: GZIP with stored (uncompressed) blocks, which every GZIP reader opens, written
+    # at memcpy speed and inflated for free by tf.data. 1-3: ISA-L deflate levels; real
+    # landmarks shrink only to ~86% (float noise does not compress), generated ones to
+    # ~66%, for ~0.5 ms more CPU per recording on write and inflate work on every read.
+    compression_level: int = Field(0, ge=0, le=3)
     workers: int | None = Field(None, description="processes; None = one per core")
     seed: int = 42
 
@@ -172,9 +175,10 @@ def _write_shard(task: _ShardTask) -> tuple[str, int, int]:
     final = Path(task.out_dir) / f"fold{task.fold}-{task.index}-{n}.tfrecords"
 
     def write(tmp: str) -> None:
+        gzip_file = igzip.IGzipFile if task.compression_level > 0 else gzip.GzipFile
         with (
             open(tmp, "wb") as raw,
-            igzip.IGzipFile(
+            gzip_file(
                 filename="", mode="wb", fileobj=raw, compresslevel=task.compression_level, mtime=0
             ) as out,
         ):
