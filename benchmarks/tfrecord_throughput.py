@@ -155,7 +155,7 @@ def main() -> None:
         rows += bench(
             "generated",
             tmp / "d",
-            args.repeat or 4,
+            args.repeat or 10,
             args.workers,
             args.records_per_shard,
             args.levels,
