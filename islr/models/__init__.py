@@ -1,0 +1,1 @@
+"""Models: in-graph preprocessing, layers and the model zoo."""
