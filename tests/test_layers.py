@@ -4,7 +4,16 @@ import keras
 import numpy as np
 import pytest
 
-from islr.models.layers import ECA, CausalDWConv1D, Conv1DBlock, LateDropout
+from islr.models.layers import (
+    ECA,
+    BiRNNBlock,
+    CausalDWConv1D,
+    ClassifierHead,
+    Conv1DBlock,
+    LateDropout,
+    LinformerBlock,
+    TransformerBlock,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -34,7 +43,17 @@ def masked_model(block):
     return keras.Model(inputs, pooled)
 
 
-@pytest.mark.parametrize("make", [lambda: Conv1DBlock(dim=16, kernel_size=5), ECA])
+BLOCKS = {
+    "conv": lambda: Conv1DBlock(dim=16, kernel_size=5),
+    "eca": ECA,
+    "transformer": lambda: TransformerBlock(dim=16, num_heads=2),
+    "linformer": lambda: LinformerBlock(dim=16, num_heads=2, k=8, max_len=32),
+    "bilstm": lambda: BiRNNBlock(dim=16, units=8, cell="lstm"),
+    "bigru": lambda: BiRNNBlock(dim=16, units=8, cell="gru"),
+}
+
+
+@pytest.mark.parametrize("make", list(BLOCKS.values()), ids=list(BLOCKS))
 def test_blocks_ignore_padded_frames(make):
     model = masked_model(make())
     x = RNG.normal(size=(1, 9, 16)).astype("float32")
@@ -71,3 +90,28 @@ def test_safe_mode_round_trip(tmp_path):
         atol=1e-6,
     )
     assert loaded.layers[1].get_config()["kernel_size"] == 5
+
+
+def test_head_averages_valid_frames_only():
+    inputs = keras.Input((None, 16))
+    x = keras.layers.Masking(mask_value=0.0)(inputs)
+    model = keras.Model(inputs, ClassifierHead(dim=16, n_classes=5)(x))
+    x = RNG.normal(size=(1, 9, 16)).astype("float32")
+    padded = np.concatenate([x, np.zeros((1, 4, 16), "float32")], axis=1)
+    out = keras.ops.convert_to_numpy(model(x))
+    assert out.shape == (1, 5)
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(model(padded)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["transformer", "linformer", "bilstm"])
+def test_sequence_blocks_reload_in_safe_mode(name, tmp_path):
+    inputs = keras.Input((None, 16))
+    model = keras.Model(inputs, BLOCKS[name]()(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    sample = RNG.normal(size=(2, 7, 16)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(sample)),
+        keras.ops.convert_to_numpy(loaded(sample)),
+        atol=1e-5,
+    )

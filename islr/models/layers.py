@@ -158,3 +158,251 @@ class LateDropout(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "start_step": self.start_step}
+
+
+def _attention_mask(mask):
+    """(B, T) valid-frame mask -> (B, 1, T): every query may attend to valid keys only."""
+    return None if mask is None else ops.cast(mask, "bool")[:, None, :]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TransformerBlock(layers.Layer):
+    """BatchNorm -> multi-head self-attention -> dropout -> residual, then
+    BatchNorm -> feed-forward (x`expand`, swish) -> dropout -> residual."""
+
+    def __init__(
+        self,
+        dim: int = 192,
+        num_heads: int = 4,
+        expand: int = 4,
+        attn_dropout: float = 0.2,
+        drop_rate: float = 0.2,
+        bn_momentum: float = 0.95,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.dim, self.num_heads, self.expand = dim, num_heads, expand
+        self.attn_dropout, self.drop_rate, self.bn_momentum = attn_dropout, drop_rate, bn_momentum
+        self.bn1 = layers.BatchNormalization(momentum=bn_momentum)
+        self.attn = layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=attn_dropout)
+        self.drop1 = layers.Dropout(drop_rate, noise_shape=(None, 1, 1))
+        self.bn2 = layers.BatchNormalization(momentum=bn_momentum)
+        self.ff1 = layers.Dense(dim * expand, activation="swish")
+        self.ff2 = layers.Dense(dim)
+        self.drop2 = layers.Dropout(drop_rate, noise_shape=(None, 1, 1))
+
+    def build(self, input_shape):
+        self.bn1.build(input_shape)
+        self.attn.build(input_shape, input_shape)
+        self.bn2.build(input_shape)
+        self.ff1.build(input_shape)
+        self.ff2.build((None, None, self.dim * self.expand))
+
+    def call(self, inputs, training=None, mask=None):
+        x = self.bn1(inputs, training=training, mask=mask)
+        x = self.attn(x, x, attention_mask=_attention_mask(mask), training=training)
+        x = inputs + self.drop1(x, training=training)
+        y = self.bn2(x, training=training, mask=mask)
+        y = self.ff2(self.ff1(y))
+        return x + self.drop2(y, training=training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "expand": self.expand,
+            "attn_dropout": self.attn_dropout,
+            "drop_rate": self.drop_rate,
+            "bn_momentum": self.bn_momentum,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LinformerAttention(layers.Layer):
+    """Self-attention whose keys and values are projected along time to `k` positions
+    (Wang et al. 2020), so cost grows linearly with T. The projection has `max_len`
+    rows; a sequence of T frames uses the first T. Padded frames are zeroed before the
+    projection, so they contribute nothing."""
+
+    def __init__(
+        self,
+        dim: int = 192,
+        num_heads: int = 4,
+        k: int = 128,
+        max_len: int = 384,
+        dropout: float = 0.2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.dim, self.num_heads, self.k, self.max_len, self.dropout_rate = (
+            dim,
+            num_heads,
+            k,
+            max_len,
+            dropout,
+        )
+        self.qkv = layers.Dense(3 * dim, use_bias=False)
+        self.out = layers.Dense(dim)
+        self.dropout = layers.Dropout(dropout)
+
+    def build(self, input_shape):
+        self.qkv.build(input_shape)
+        self.out.build((None, None, self.dim))
+        self.proj_k = self.add_weight(
+            name="proj_k", shape=(self.max_len, self.k), initializer="glorot_uniform"
+        )
+        self.proj_v = self.add_weight(
+            name="proj_v", shape=(self.max_len, self.k), initializer="glorot_uniform"
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        t = ops.shape(inputs)[1]
+        q, key, v = ops.split(self.qkv(inputs), 3, axis=-1)
+        if mask is not None:
+            m = ops.cast(mask, inputs.dtype)[..., None]
+            key, v = key * m, v * m
+        key = ops.einsum("btc,tk->bkc", key, self.proj_k[:t])
+        v = ops.einsum("btc,tk->bkc", v, self.proj_v[:t])
+        h, d = self.num_heads, self.dim // self.num_heads
+
+        def heads(x):
+            return ops.transpose(ops.reshape(x, (ops.shape(x)[0], -1, h, d)), (0, 2, 1, 3))
+
+        q, key, v = heads(q), heads(key), heads(v)
+        scores = ops.einsum("bhtd,bhkd->bhtk", q, key) / (d**0.5)
+        weights = self.dropout(ops.softmax(scores, axis=-1), training=training)
+        x = ops.einsum("bhtk,bhkd->bhtd", weights, v)
+        x = ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (ops.shape(inputs)[0], -1, self.dim))
+        return self.out(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "k": self.k,
+            "max_len": self.max_len,
+            "dropout": self.dropout_rate,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LinformerBlock(TransformerBlock):
+    """A TransformerBlock whose attention is LinformerAttention (k = 128)."""
+
+    def __init__(
+        self, dim: int = 192, num_heads: int = 4, k: int = 128, max_len: int = 384, **kwargs
+    ):
+        super().__init__(dim=dim, num_heads=num_heads, **kwargs)
+        self.k, self.max_len = k, max_len
+        self.attn = LinformerAttention(dim, num_heads, k, max_len, dropout=self.attn_dropout)
+
+    def build(self, input_shape):
+        self.bn1.build(input_shape)
+        self.attn.build(input_shape)
+        self.bn2.build(input_shape)
+        self.ff1.build(input_shape)
+        self.ff2.build((None, None, self.dim * self.expand))
+
+    def call(self, inputs, training=None, mask=None):
+        x = self.bn1(inputs, training=training, mask=mask)
+        x = self.attn(x, training=training, mask=mask)
+        x = inputs + self.drop1(x, training=training)
+        y = self.bn2(x, training=training, mask=mask)
+        y = self.ff2(self.ff1(y))
+        return x + self.drop2(y, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "max_len": self.max_len}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BiRNNBlock(layers.Layer):
+    """BatchNorm -> bidirectional LSTM or GRU (`units` per direction, mask-aware: the
+    backward pass starts at each recording's last valid frame) -> project to `dim` ->
+    dropout -> residual."""
+
+    def __init__(
+        self,
+        dim: int = 192,
+        units: int = 192,
+        cell: str = "lstm",
+        drop_rate: float = 0.2,
+        bn_momentum: float = 0.95,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"BiRNNBlock cell must be 'lstm' or 'gru', got {cell!r}")
+        self.supports_masking = True
+        self.dim, self.units, self.cell = dim, units, cell
+        self.drop_rate, self.bn_momentum = drop_rate, bn_momentum
+        rnn = layers.LSTM if cell == "lstm" else layers.GRU
+        self.bn = layers.BatchNormalization(momentum=bn_momentum)
+        self.rnn = layers.Bidirectional(rnn(units, return_sequences=True))
+        self.project = layers.Dense(dim)
+        self.drop = layers.Dropout(drop_rate, noise_shape=(None, 1, 1))
+
+    def build(self, input_shape):
+        self.bn.build(input_shape)
+        self.rnn.build(input_shape)
+        self.project.build((None, None, 2 * self.units))
+
+    def call(self, inputs, training=None, mask=None):
+        x = self.bn(inputs, training=training, mask=mask)
+        x = self.rnn(x, training=training, mask=mask)
+        return inputs + self.drop(self.project(x), training=training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "units": self.units,
+            "cell": self.cell,
+            "drop_rate": self.drop_rate,
+            "bn_momentum": self.bn_momentum,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClassifierHead(layers.Layer):
+    """Dense(2 x dim) per frame -> average over valid frames -> LateDropout -> logits."""
+
+    def __init__(
+        self,
+        dim: int = 192,
+        n_classes: int = 250,
+        late_dropout: float = 0.8,
+        late_dropout_step: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.dim, self.n_classes = dim, n_classes
+        self.late_dropout, self.late_dropout_step = late_dropout, late_dropout_step
+        self.top = layers.Dense(2 * dim)
+        self.drop = LateDropout(late_dropout, start_step=late_dropout_step)
+        self.logits = layers.Dense(n_classes)
+
+    def build(self, input_shape):
+        self.top.build(input_shape)
+        self.drop.build((None, 2 * self.dim))
+        self.logits.build((None, 2 * self.dim))
+
+    def call(self, inputs, training=None, mask=None):
+        x = _masked_mean(self.top(inputs), mask)
+        return self.logits(self.drop(x, training=training))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "n_classes": self.n_classes,
+            "late_dropout": self.late_dropout,
+            "late_dropout_step": self.late_dropout_step,
+        }
