@@ -1,0 +1,77 @@
+"""Run configuration: one YAML per training run (`configs/runs/*.yaml`), validated here.
+
+A run file names the architecture and may override any model, training or augmentation
+field; a scale file (`configs/scales/*.yaml`) sets what differs between a CPU smoke test
+and the full GPU recipe (epochs, batch, model width). Scale values apply first, the
+run's own values on top.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+from islr.errors import ConfigError
+from islr.models.zoo import ModelConfig
+from islr.training.augment import AugmentConfig
+
+
+class TrainConfig(BaseModel):
+    epochs: int = Field(120, ge=1)
+    batch_per_replica: int = Field(64, ge=1)
+    lr_max: float = Field(5e-4, gt=0)
+    warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.05, ge=0)  # peak; follows the lr's one-cycle shape
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    awp_lambda: float = Field(0.2, ge=0)
+    awp_start_epoch: int = Field(15, ge=0)
+    lookahead_sync_period: int = Field(5, ge=1)
+    lookahead_alpha: float = Field(0.5, gt=0, le=1)
+    clipnorm: float | None = None
+    precision: str = "auto"
+    strategy: str = "auto"
+    seed: int = 42
+
+
+class RunConfig(BaseModel):
+    name: str
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    augmentation: bool = True  # false: the noaug run
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
+    return out
+
+
+def load_run_config(
+    run_file: str | os.PathLike[str], scale_file: str | os.PathLike[str] | None = None
+) -> RunConfig:
+    """Read a run YAML (and optionally a scale YAML under it) into a RunConfig."""
+    data: dict = {}
+    for path in (scale_file, run_file):
+        if path is None:
+            continue
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read run config ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(loaded).__name__}")
+        data = _merge(data, loaded)
+    data.setdefault("name", Path(run_file).stem)
+    try:
+        return RunConfig.model_validate(data)
+    except Exception as exc:  # pydantic's message names the field and the value
+        raise ConfigError(f"{run_file}: {exc}") from exc
