@@ -1,12 +1,10 @@
 """The seven run configs load at both scales and build their models."""
 
-
 import pytest
 
 from islr.errors import ConfigError
 from islr.models.zoo import build_model
 from islr.training.config import load_run_config
-
 
 
 def test_the_seven_runs_exist(repo_root):
