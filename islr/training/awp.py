@@ -32,6 +32,9 @@ class AWPModel(keras.Model):
         self.awp_lambda = awp_lambda
         self.start_step = start_step
         self.eps = eps
+        # The wrapped model (functional) is built already; so is this wrapper, which
+        # BackupAndRestore requires before `fit`.
+        self.built = model.built
 
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)

@@ -1,0 +1,167 @@
+"""One training run of the recipe (seed §4.1) on TFRecords, with no orchestrator.
+
+RAdam inside Lookahead, one-cycle learning rate with weight decay on the same shape,
+AWP from a configured epoch, label-smoothed cross-entropy, optional gradient clipping,
+the precision policy and tf.distribute strategy of the config, best-weights restore by
+validation loss with a NaN/Inf guard, and resumption from the last finished epoch
+(`BackupAndRestore` in `<out_dir>/backup`) when a killed run is started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import keras
+from pydantic import BaseModel
+
+from islr.data.tfrecord import TFRecordSet
+from islr.models.landmarks import FACE_MIRROR_PAIRS
+from islr.models.zoo import build_model
+from islr.training.augment import make_augment
+from islr.training.awp import AWPModel
+from islr.training.callbacks import BestWeightsGuard
+from islr.training.config import RunConfig
+from islr.training.data import make_batches
+from islr.training.distribute import global_batch_size, is_chief, select_strategy
+from islr.training.optimizers import Lookahead, RAdam
+from islr.training.precision import set_precision
+from islr.training.schedules import OneCycle, WeightDecaySchedule
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+
+
+class TrainResult(BaseModel):
+    name: str
+    model_path: str | None
+    history: dict[str, list[float]]
+    best_epoch: int
+    diverged: bool
+    parameters: int
+    global_batch: int
+    replicas: int
+    precision: str
+
+
+class _ScheduleLogger(keras.callbacks.Callback):
+    """Adds the learning rate and weight decay in force to each epoch's logs."""
+
+    def __init__(self, inner: keras.optimizers.Optimizer):
+        super().__init__()
+        self.inner = inner
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.inner.learning_rate))
+            logs["weight_decay"] = float(keras.ops.convert_to_numpy(self.inner.weight_decay))
+
+
+def train_run(
+    config: RunConfig,
+    tfrecords: TFRecordSet,
+    out_dir: str | os.PathLike[str],
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int = 0,
+) -> TrainResult:
+    """Train one run; the best model is saved to `<out_dir>/model.keras` by the chief."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_cfg = config.train
+    keras.utils.set_random_seed(train_cfg.seed)
+    precision = set_precision(train_cfg.precision)
+    strategy = select_strategy(train_cfg.strategy)
+    n_train = tfrecords.counts.get("train", 0)
+    if n_train == 0:
+        raise ValueError(f"{tfrecords.directory}: no training records")
+    # never more than the data holds: training batches drop the remainder
+    batch = min(global_batch_size(train_cfg.batch_per_replica, strategy), n_train)
+    steps = max(1, n_train // batch)
+    augment = make_augment(config.augment, list(FACE_MIRROR_PAIRS)) if config.augmentation else None
+    train_ds = make_batches(
+        tfrecords.paths("train"),
+        batch,
+        max_len=config.model.max_len,
+        training=True,
+        augment=augment,
+        seed=train_cfg.seed,
+        n_classes=config.model.n_classes,
+    )
+    val_ds = (
+        make_batches(
+            tfrecords.paths("val"),
+            batch,
+            max_len=config.model.max_len,
+            n_classes=config.model.n_classes,
+        )
+        if "val" in tfrecords.files
+        else None
+    )
+
+    with strategy.scope():
+        model = build_model(config.model)
+        lr = OneCycle(
+            train_cfg.lr_max,
+            total_steps=train_cfg.epochs * steps,
+            warmup_fraction=train_cfg.warmup_fraction,
+        )
+        inner = RAdam(
+            lr,
+            weight_decay=WeightDecaySchedule(train_cfg.weight_decay, lr),
+            clipnorm=train_cfg.clipnorm,
+        )
+        optimizer = Lookahead(
+            inner,
+            sync_period=train_cfg.lookahead_sync_period,
+            slow_step_size=train_cfg.lookahead_alpha,
+        )
+        trainer = AWPModel(
+            model, train_cfg.awp_lambda, start_step=train_cfg.awp_start_epoch * steps
+        )
+        trainer.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(
+                from_logits=True, label_smoothing=train_cfg.label_smoothing
+            ),
+            metrics=[
+                keras.metrics.CategoricalAccuracy(name="accuracy"),
+                keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
+            ],
+        )
+    guard = BestWeightsGuard("val_loss" if val_ds is not None else "loss")
+    history = trainer.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=train_cfg.epochs,
+        verbose=verbose,
+        callbacks=[
+            _ScheduleLogger(inner),
+            keras.callbacks.BackupAndRestore(str(out / "backup")),
+            *(callbacks or []),
+            guard,
+        ],
+    )
+    model_path = None
+    if is_chief():
+        model_path = str(out / MODEL_FILE)
+        model.save(model_path)
+    log.info(
+        "%s: best epoch %d, diverged=%s, model %s",
+        config.name,
+        guard.best_epoch + 1,
+        guard.diverged,
+        model_path,
+    )
+    return TrainResult(
+        name=config.name,
+        model_path=model_path,
+        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        best_epoch=guard.best_epoch,
+        diverged=guard.diverged,
+        parameters=int(model.count_params()),
+        global_batch=batch,
+        replicas=strategy.num_replicas_in_sync,
+        precision=precision,
+    )
