@@ -1,0 +1,78 @@
+"""Train one run of the seven, tracked as its own (nested) MLflow run."""
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import keras
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from zenml import get_step_context, step
+
+from islr.data.lineage import DataFingerprint
+from islr.data.split import manifest_hash
+from islr.data.tfrecord import TFRecordSet
+from islr.training.config import load_run_config
+from islr.training.tracking import (
+    MlflowEpochLogger,
+    config_hash,
+    curves_figure,
+    flatten,
+    git_commit,
+)
+from islr.training.trainer import TrainResult, train_run
+from steps.keras_materializer import KerasModelMaterializer
+
+
+@step(
+    experiment_tracker="mlflow_tracker",
+    settings={"experiment_tracker": {"nested": True}},
+    output_materializers={"model": KerasModelMaterializer},
+)
+def train_model(
+    tfrecords: TFRecordSet,
+    fold_manifest: pd.DataFrame,
+    data_fingerprint: DataFingerprint,
+    run: str,
+    scale: str = "quickstart",
+    runs_dir: str = "configs/runs",
+    scales_dir: str = "configs/scales",
+    out_root: str = "outputs/runs",
+) -> tuple[Annotated[keras.Model, "model"], Annotated[TrainResult, "train_result"]]:
+    config = load_run_config(Path(runs_dir) / f"{run}.yaml", Path(scales_dir) / f"{scale}.yaml")
+    dump = config.model_dump(mode="json")
+    lineage = {
+        "run": config.name,
+        "architecture": config.model.architecture,
+        "scale": scale,
+        "data_md5": data_fingerprint.md5,
+        "git_commit": git_commit(),
+        "fold_manifest_hash": manifest_hash(fold_manifest),
+        "config_hash": config_hash(dump),
+    }
+    mlflow.set_tags(lineage)
+    mlflow.log_params(flatten(dump))
+    run_id = get_step_context().pipeline_run.id
+    out_dir = Path(out_root) / str(run_id) / config.name
+    result = train_run(config, tfrecords, out_dir, callbacks=[MlflowEpochLogger()])
+    mlflow.log_metrics(
+        {
+            "best_epoch": result.best_epoch + 1,
+            "parameters": result.parameters,
+            "diverged": float(result.diverged),
+        }
+    )
+    mlflow.log_figure(curves_figure(result.history, config.name), "training_curves.png")
+    model = keras.saving.load_model(result.model_path, safe_mode=True)
+    example = np.random.default_rng(0).random((1, 8, 543, 3)).astype("float32")
+    signature = infer_signature(example, keras.ops.convert_to_numpy(model(example)))
+    mlflow.keras.log_model(model, name="model", signature=signature)
+    # MLflow 3.17 cannot write a 4-D input example for the keras flavour (it fails on
+    # input_example.json), so the example travels beside the model as .npy.
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "input_example.npy", example)
+        mlflow.log_artifact(str(Path(tmp) / "input_example.npy"), artifact_path="model")
+    get_step_context().add_output_metadata(lineage, "model")
+    return model, result
