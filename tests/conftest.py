@@ -34,7 +34,21 @@ os.environ.update(
 TEST_OUTPUT = Path(os.environ.get("ISLR_TEST_OUTPUT", REPO / "test-output"))
 
 
+# The tests activate their stack in the repository's `.zen/` too (ZenML keeps the active
+# stack there); put the user's own back afterwards so their next run finds their stack.
+_REPO_ZEN = REPO / ".zen"
+_REPO_ZEN_EXISTED = _REPO_ZEN.exists()
+_REPO_ZEN_BACKUP = _SESSION_DIR / "repo-zen"
+if _REPO_ZEN_EXISTED:
+    shutil.copytree(_REPO_ZEN, _REPO_ZEN_BACKUP)
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if _REPO_ZEN_EXISTED:
+        shutil.rmtree(_REPO_ZEN, ignore_errors=True)
+        shutil.copytree(_REPO_ZEN_BACKUP, _REPO_ZEN)
+    else:
+        shutil.rmtree(_REPO_ZEN, ignore_errors=True)
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
