@@ -10,9 +10,9 @@ from steps.tfrecords import write_tfrecord_shards
 from steps.validate import validate_data
 
 
-@pipeline(enable_cache=True)
-def data_pipeline(data_dir: str = "data"):
-    """Any folder in the asl-signs layout -> validated, split, islr-5fold TFRecords."""
+def data_steps(data_dir: str):
+    """Wire the data steps (shared by every pipeline that starts from raw data); returns
+    the fingerprint, validation report, fold manifest and TFRecord set outputs."""
     fingerprint = fingerprint_data(data_dir=data_dir)
     recordings = ingest_data(data_dir=data_dir, data_fingerprint=fingerprint)
     valid, report, _ = validate_data(
@@ -22,5 +22,12 @@ def data_pipeline(data_dir: str = "data"):
     tfrecords = write_tfrecord_shards(
         fold_manifest=manifest, data_dir=data_dir, data_fingerprint=fingerprint
     )
+    return fingerprint, report, manifest, tfrecords
+
+
+@pipeline(enable_cache=True)
+def data_pipeline(data_dir: str = "data"):
+    """Any folder in the asl-signs layout -> validated, split, islr-5fold TFRecords."""
+    fingerprint, report, _, tfrecords = data_steps(data_dir)
     summarize_data(data_fingerprint=fingerprint, validation_report=report, tfrecords=tfrecords)
     return tfrecords

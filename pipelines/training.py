@@ -1,14 +1,13 @@
 """The training pipeline: the data steps (cached when unchanged), then one training step
 per configured run, each its own MLflow run."""
 
+from pathlib import Path
+
 from zenml import pipeline
 
-from steps.fingerprint import fingerprint_data
-from steps.ingest import ingest_data
-from steps.split import split_folds
-from steps.tfrecords import write_tfrecord_shards
+from islr.training.config import load_run_config
+from pipelines.data import data_steps
 from steps.train import train_model
-from steps.validate import validate_data
 
 ALL_RUNS = (
     "cnn",
@@ -23,25 +22,24 @@ ALL_RUNS = (
 
 @pipeline(enable_cache=True)
 def training_pipeline(
-    data_dir: str = "data", runs: list[str] | None = None, scale: str = "quickstart"
+    data_dir: str = "data",
+    runs: list[str] | None = None,
+    scale: str = "quickstart",
+    runs_dir: str = "configs/runs",
+    scales_dir: str = "configs/scales",
 ):
-    """`runs`: names of files in configs/runs (default all seven); `scale`: a file in
-    configs/scales (quickstart or full)."""
-    fingerprint = fingerprint_data(data_dir=data_dir)
-    recordings = ingest_data(data_dir=data_dir, data_fingerprint=fingerprint)
-    valid, _, _ = validate_data(
-        recordings=recordings, data_dir=data_dir, data_fingerprint=fingerprint
-    )
-    manifest = split_folds(valid_recordings=valid, data_fingerprint=fingerprint)
-    tfrecords = write_tfrecord_shards(
-        fold_manifest=manifest, data_dir=data_dir, data_fingerprint=fingerprint
-    )
+    """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
+    `scales_dir` (quickstart or full). Run files are resolved here, when the pipeline is
+    compiled, and each training step gets its full config as a parameter."""
+    fingerprint, _, manifest, tfrecords = data_steps(data_dir)
     for name in runs or ALL_RUNS:
         train_model(
             tfrecords=tfrecords,
             fold_manifest=manifest,
             data_fingerprint=fingerprint,
-            run=name,
+            config=load_run_config(
+                Path(runs_dir) / f"{name}.yaml", Path(scales_dir) / f"{scale}.yaml"
+            ),
             scale=scale,
             id=f"train_{name}",
         )

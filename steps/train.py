@@ -14,7 +14,7 @@ from zenml import get_step_context, step
 from islr.data.lineage import DataFingerprint
 from islr.data.split import manifest_hash
 from islr.data.tfrecord import TFRecordSet
-from islr.training.config import load_run_config
+from islr.training.config import RunConfig
 from islr.training.tracking import (
     MlflowEpochLogger,
     config_hash,
@@ -35,13 +35,12 @@ def train_model(
     tfrecords: TFRecordSet,
     fold_manifest: pd.DataFrame,
     data_fingerprint: DataFingerprint,
-    run: str,
+    config: RunConfig,
     scale: str = "quickstart",
-    runs_dir: str = "configs/runs",
-    scales_dir: str = "configs/scales",
     out_root: str = "outputs/runs",
 ) -> tuple[Annotated[keras.Model, "model"], Annotated[TrainResult, "train_result"]]:
-    config = load_run_config(Path(runs_dir) / f"{run}.yaml", Path(scales_dir) / f"{scale}.yaml")
+    """`config` is the run's resolved configuration (a parameter, so any change to a run
+    or scale file re-runs the step instead of reusing a cached model)."""
     dump = config.model_dump(mode="json")
     lineage = {
         "run": config.name,

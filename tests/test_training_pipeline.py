@@ -40,13 +40,12 @@ def test_training_pipeline_tracks_each_run(
         "data_dir": str(data),
         "runs": ["cnn", "cnn_transformer_noaug"],
         "scale": "tiny",
+        "scales_dir": str(scales),
     }
     config["steps"]["split_folds"]["parameters"]["config"]["n_folds"] = 3
     config["steps"]["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
     for name in ("train_cnn", "train_cnn_transformer_noaug"):
-        config["steps"][name] = {
-            "parameters": {"scales_dir": str(scales), "out_root": str(tmp_path / "runs")}
-        }
+        config["steps"][name] = {"parameters": {"out_root": str(tmp_path / "runs")}}
     path = tmp_path / "training.yaml"
     path.write_text(yaml.safe_dump(config))
 
@@ -73,3 +72,10 @@ def test_training_pipeline_tracks_each_run(
     assert model.name == "cnn"
     result = run.steps["train_cnn"].outputs["train_result"][0].load()
     assert len(result.history["loss"]) == 2
+
+    # a changed scale file re-trains instead of reusing the cached model
+    tiny = scales / "tiny.yaml"
+    tiny.write_text(tiny.read_text().replace("epochs: 2", "epochs: 1"))
+    again = training_pipeline.with_options(config_path=str(path))()
+    assert str(again.steps["train_cnn"].status).endswith("completed")
+    assert len(again.steps["train_cnn"].outputs["train_result"][0].load().history["loss"]) == 1
