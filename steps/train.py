@@ -74,4 +74,5 @@ def train_model(
         np.save(Path(tmp) / "input_example.npy", example)
         mlflow.log_artifact(str(Path(tmp) / "input_example.npy"), artifact_path="model")
     get_step_context().add_output_metadata(lineage, "model")
+    result.mlflow_run_id = mlflow.active_run().info.run_id
     return model, result

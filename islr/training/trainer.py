@@ -44,6 +44,8 @@ class TrainResult(BaseModel):
     global_batch: int
     replicas: int
     precision: str
+    # the MLflow run that tracked the training, set by the caller that opened it
+    mlflow_run_id: str | None = None
 
 
 class _ScheduleLogger(keras.callbacks.Callback):
