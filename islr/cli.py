@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "islr.data.synth",
     "islr.data.commands",
     "islr.text.commands",
+    "islr.training.commands",
 )
 
 

@@ -40,41 +40,75 @@ def test_two_replicas_on_two_logical_cpus(tmp_path):
     assert (tmp_path / "model.keras").exists()
 
 
-@pytest.mark.slow
-def test_two_worker_processes_only_chief_saves(tmp_path):
-    ports = [free_port(), free_port()]
+def cluster_env(ports: list[int], index: int) -> dict[str, str]:
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+    return {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
+
+
+@pytest.fixture(scope="module")
+def tiny_tfrecords(synth_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mw")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "islr.cli", "data", "tfrecords"),
+            *(str(synth_dir), str(out / "tfr"), "--report-dir", str(out / "report")),
+            *("--n-folds", "3"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    scale = out / "tiny.yaml"
+    scale.write_text(
+        "model: {dim: 16, max_len: 32, conv_blocks: 1, num_heads: 2}\n"
+        "train: {epochs: 2, batch_per_replica: 8, awp_start_epoch: 1}\n"
+    )
+    return out / "tfr", scale
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_one_model_and_only_chief_saves(
+    tiny_tfrecords, tmp_path, repo_root
+):
+    """The real trainer (AWP from epoch 2, Lookahead(RAdam), BackupAndRestore) under
+    MultiWorkerMirroredStrategy, through `islr train` as a TFJob worker runs it."""
+    tfrecords, scale = tiny_tfrecords
+    ports = [free_port(), free_port()]
     procs = []
     for index in range(2):
-        env = {
-            **os.environ,
-            "TF_CONFIG": json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            ),
-        }
         out = tmp_path / f"w{index}"
-        out.mkdir()
+        command = [sys.executable, "-m", "islr.cli", "train"]
+        command += ["--run", str(repo_root / "configs/runs/cnn_transformer.yaml")]
+        command += ["--scale", str(scale), "--tfrecords", str(tfrecords), "--out", str(out)]
+        command += ["--keras-verbose", "0"]
         procs.append(
             (
                 out,
                 subprocess.Popen(
-                    [sys.executable, JOB, str(out), "auto"],
-                    env=env,
+                    command,
+                    env=cluster_env(ports, index),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
                 ),
             )
         )
+    outputs = []
     for _, proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-2000:]
-    (chief,), (other,) = results(procs[0][0]), results(procs[1][0])
-    assert chief["chief"] and not other["chief"]
-    assert chief["replicas"] == other["replicas"] == 2 and chief["global_batch"] == 8
-    assert chief["loss"] == pytest.approx(other["loss"])  # one synchronised model
-    assert (procs[0][0] / "model.keras").exists()
+        stdout, err = proc.communicate(timeout=400)
+        assert proc.returncode == 0, err[-3000:]
+        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    chief, other = outputs
+    assert chief["replicas"] == other["replicas"] == 2
+    assert chief["best_epoch"] == other["best_epoch"]
+    assert (procs[0][0] / "model.keras").exists() and (procs[0][0] / "train_result.json").exists()
     assert not (procs[1][0] / "model.keras").exists()
+    result = json.loads((procs[0][0] / "train_result.json").read_text())
+    history = result["history"]
+    assert len(history["loss"]) == 2 and all(v > 0 for v in history["loss"])
+    assert len(history["val_loss"]) == 2 and result["global_batch"] == 16
 
 
 def test_cluster_config_parsing(monkeypatch):

@@ -30,7 +30,10 @@ def test_awp_step_follows_the_rule(start_step, expect_awp):
     lam, lr = 0.2, 0.1
     model = AWPModel(inner, awp_lambda=lam, start_step=start_step)
     model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse")
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    # the reported loss is the loss at the weights before the step
+    mse0 = float(np.mean((x @ w0 - y) ** 2))
+    assert history.history["loss"][0] == pytest.approx(mse0, rel=1e-4)
 
     g = mse_grad(w0, x, y)
     if expect_awp:

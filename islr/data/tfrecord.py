@@ -35,6 +35,7 @@ from isal import igzip
 from pydantic import BaseModel, Field
 
 from islr.data.format import ROWS_PER_FRAME, atomic_write_bytes_via, read_recording
+from islr.errors import DataFolderError
 from islr.parallel import parallel_map
 
 log = logging.getLogger(__name__)
@@ -288,9 +289,25 @@ def write_tfrecords(
 
 
 def load_tfrecord_set(directory: str | os.PathLike[str]) -> TFRecordSet:
-    """Describe a shard folder written by `write_tfrecords` (reads its splits.json)."""
-    spec = json.loads((Path(directory) / SPLITS_FILE).read_text())
-    return TFRecordSet(directory=str(directory), **spec)
+    """Describe a shard folder written by `write_tfrecords` (reads its splits.json).
+    `directory` may be a local path or a URI TensorFlow reads (gs://, s3://, hdfs://)."""
+    directory = str(directory).rstrip("/")
+    path = f"{directory}/{SPLITS_FILE}"
+    try:
+        if "://" in directory:
+            import tensorflow as tf
+
+            with tf.io.gfile.GFile(path) as fh:
+                text = fh.read()
+        else:
+            text = Path(path).read_text()
+        spec = json.loads(text)
+    except Exception as exc:  # missing, unreadable or not JSON: say which file
+        raise DataFolderError(
+            f"{path}: not a TFRecord set written by islr ({exc}); "
+            "write one with `islr data tfrecords` or the data pipeline"
+        ) from exc
+    return TFRecordSet(directory=directory, **spec)
 
 
 # --- reading (TensorFlow) ------------------------------------------------------------------

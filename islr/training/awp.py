@@ -15,6 +15,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+# Keras reports the training loss through a tracker its own `train_step` updates; a
+# custom step must do the same with the loss unscaled from the per-replica share.
+from keras.src.losses.loss import unscale_loss_for_distribution
+
 
 class AWPModel(keras.Model):
     """Train `model` with AWP; `fit`, `evaluate` and `predict` work as usual."""
@@ -59,6 +63,10 @@ class AWPModel(keras.Model):
         with tf.GradientTape() as tape:
             y_pred, loss = self._loss(x, y, sample_weight)
             scaled = self.optimizer.scale_loss(loss)
+        self._loss_tracker.update_state(
+            unscale_loss_for_distribution(loss),
+            sample_weight=tf.shape(keras.tree.flatten(x)[0])[0],
+        )
         grads = tape.gradient(scaled, variables)
 
         def adversarial():

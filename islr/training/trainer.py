@@ -9,11 +9,12 @@ validation loss with a NaN/Inf guard, and resumption from the last finished epoc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from pathlib import Path
 
 import keras
+import tensorflow as tf
 from pydantic import BaseModel
 
 from islr.data.tfrecord import TFRecordSet
@@ -25,6 +26,7 @@ from islr.training.callbacks import BestWeightsGuard
 from islr.training.config import RunConfig
 from islr.training.data import make_batches
 from islr.training.distribute import global_batch_size, is_chief, select_strategy
+from islr.training.loop import fit_distributed
 from islr.training.optimizers import Lookahead, RAdam
 from islr.training.precision import set_precision
 from islr.training.schedules import OneCycle, WeightDecaySchedule
@@ -61,6 +63,44 @@ class _ScheduleLogger(keras.callbacks.Callback):
             logs["weight_decay"] = float(keras.ops.convert_to_numpy(self.inner.weight_decay))
 
 
+def _makedirs(path: str) -> None:
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(path)
+
+
+def _shard_by(ds, n_files: int, workers: int):
+    """Each worker reads its own shard files when there are enough of them; otherwise
+    every worker reads all files and keeps its share of the records."""
+    policy = tf.data.experimental.AutoShardPolicy
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        policy.FILE if n_files >= workers else policy.DATA
+    )
+    return ds.with_options(options)
+
+
+def backup_dir(out: str) -> str:
+    """Where BackupAndRestore keeps the last finished epoch. Every worker of a cluster
+    keeps its own copy (the out folder is shared storage), so none overwrites another's
+    and each restores the same synchronised state."""
+    raw = os.environ.get("TF_CONFIG")
+    task = json.loads(raw).get("task", {}) if raw else {}
+    if not task or is_chief():
+        return f"{out}/backup"
+    return f"{out}/backup/{task.get('type', 'worker')}-{task.get('index', 0)}"
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write a text file under a temporary name, then rename it (local path or URI)."""
+    import tensorflow as tf
+
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as fh:
+        fh.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
 def train_run(
     config: RunConfig,
     tfrecords: TFRecordSet,
@@ -69,12 +109,14 @@ def train_run(
     verbose: int = 0,
 ) -> TrainResult:
     """Train one run; the best model is saved to `<out_dir>/model.keras` by the chief."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train_cfg = config.train
+    # The strategy comes first: a multi-worker strategy configures collective ops, which
+    # TensorFlow allows only before anything else has initialised its runtime.
+    strategy = select_strategy(train_cfg.strategy)
+    out = str(out_dir).rstrip("/")
+    _makedirs(out)
     keras.utils.set_random_seed(train_cfg.seed)
     precision = set_precision(train_cfg.precision)
-    strategy = select_strategy(train_cfg.strategy)
     n_train = tfrecords.counts.get("train", 0)
     if n_train == 0:
         raise ValueError(f"{tfrecords.directory}: no training records")
@@ -90,6 +132,11 @@ def train_run(
         augment=augment,
         seed=train_cfg.seed,
         n_classes=config.model.n_classes,
+        # An endless stream with a fixed number of steps per epoch: Keras 3 cannot end an
+        # epoch on exhausted data under MultiWorkerMirroredStrategy (StopIteration from
+        # the distributed iterator, keras-team/keras#20585), and every worker must run
+        # the same number of steps anyway.
+        repeat=True,
     )
     val_ds = (
         make_batches(
@@ -133,21 +180,37 @@ def train_run(
             ],
         )
     guard = BestWeightsGuard("val_loss" if val_ds is not None else "loss")
-    history = trainer.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=train_cfg.epochs,
-        verbose=verbose,
-        callbacks=[
-            _ScheduleLogger(inner),
-            keras.callbacks.BackupAndRestore(str(out / "backup")),
-            *(callbacks or []),
-            guard,
-        ],
-    )
+    callback_set = [
+        _ScheduleLogger(inner),
+        keras.callbacks.BackupAndRestore(backup_dir(out)),
+        *(callbacks or []),
+        guard,
+    ]
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        workers = strategy.extended._num_workers
+        history = fit_distributed(
+            trainer,
+            strategy,
+            _shard_by(train_ds, len(tfrecords.paths("train")), workers),
+            epochs=train_cfg.epochs,
+            steps_per_epoch=steps,
+            validation_data=(
+                _shard_by(val_ds, len(tfrecords.paths("val")), workers) if val_ds else None
+            ),
+            callbacks=callback_set,
+        )
+    else:
+        history = trainer.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=train_cfg.epochs,
+            steps_per_epoch=steps,
+            verbose=verbose,
+            callbacks=callback_set,
+        )
     model_path = None
     if is_chief():
-        model_path = str(out / MODEL_FILE)
+        model_path = f"{out}/{MODEL_FILE}"
         model.save(model_path)
     log.info(
         "%s: best epoch %d, diverged=%s, model %s",
