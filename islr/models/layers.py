@@ -384,7 +384,8 @@ class ClassifierHead(layers.Layer):
         self.late_dropout, self.late_dropout_step = late_dropout, late_dropout_step
         self.top = layers.Dense(2 * dim)
         self.drop = LateDropout(late_dropout, start_step=late_dropout_step)
-        self.logits = layers.Dense(n_classes)
+        # logits in float32 whatever the policy, so the softmax and the loss are stable
+        self.logits = layers.Dense(n_classes, dtype="float32")
 
     def build(self, input_shape):
         self.top.build(input_shape)
@@ -393,7 +394,7 @@ class ClassifierHead(layers.Layer):
 
     def call(self, inputs, training=None, mask=None):
         x = _masked_mean(self.top(inputs), mask)
-        return self.logits(self.drop(x, training=training))
+        return self.logits(ops.cast(self.drop(x, training=training), "float32"))
 
     def compute_mask(self, inputs, mask=None):
         return None

@@ -71,7 +71,11 @@ def build_model(config: ModelConfig) -> keras.Model:
     """Build the Keras model of one architecture (uncompiled)."""
     arch = config.architecture
     inputs = keras.Input((None, ROWS_PER_FRAME, 3), name="inputs")
-    x = Preprocess(landmarks=config.landmarks, max_len=config.max_len)(inputs)
+    # Preprocessing stays float32 under a mixed policy: centring and scaling raw
+    # coordinates in bfloat16 (8 bits of mantissa) would blur neighbouring landmarks.
+    x = Preprocess(
+        landmarks=config.landmarks, max_len=config.max_len, dtype="float32", name="preprocess"
+    )(inputs)
     x = keras.layers.Dense(config.dim, use_bias=False, name="stem")(x)
     x = keras.layers.BatchNormalization(momentum=0.95, name="stem_bn")(x)
     for _ in range(config.stages):
