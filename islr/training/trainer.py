@@ -101,6 +101,43 @@ def write_text_atomic(path: str, text: str) -> None:
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
+def compile_trainer(config: RunConfig, steps_per_epoch: int) -> tuple[keras.Model, AWPModel, RAdam]:
+    """The run's model and its compiled training wrapper (call inside the strategy's
+    scope): RAdam in Lookahead on the one-cycle schedules, AWP from the configured epoch,
+    label-smoothed cross-entropy, accuracy and top-5. Returns (model, trainer, RAdam)."""
+    train_cfg = config.train
+    model = build_model(config.model)
+    lr = OneCycle(
+        train_cfg.lr_max,
+        total_steps=train_cfg.epochs * steps_per_epoch,
+        warmup_fraction=train_cfg.warmup_fraction,
+    )
+    inner = RAdam(
+        lr,
+        weight_decay=WeightDecaySchedule(train_cfg.weight_decay, lr),
+        clipnorm=train_cfg.clipnorm,
+    )
+    optimizer = Lookahead(
+        inner,
+        sync_period=train_cfg.lookahead_sync_period,
+        slow_step_size=train_cfg.lookahead_alpha,
+    )
+    trainer = AWPModel(
+        model, train_cfg.awp_lambda, start_step=train_cfg.awp_start_epoch * steps_per_epoch
+    )
+    trainer.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=train_cfg.label_smoothing
+        ),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
+        ],
+    )
+    return model, trainer, inner
+
+
 def train_run(
     config: RunConfig,
     tfrecords: TFRecordSet,
@@ -150,35 +187,7 @@ def train_run(
     )
 
     with strategy.scope():
-        model = build_model(config.model)
-        lr = OneCycle(
-            train_cfg.lr_max,
-            total_steps=train_cfg.epochs * steps,
-            warmup_fraction=train_cfg.warmup_fraction,
-        )
-        inner = RAdam(
-            lr,
-            weight_decay=WeightDecaySchedule(train_cfg.weight_decay, lr),
-            clipnorm=train_cfg.clipnorm,
-        )
-        optimizer = Lookahead(
-            inner,
-            sync_period=train_cfg.lookahead_sync_period,
-            slow_step_size=train_cfg.lookahead_alpha,
-        )
-        trainer = AWPModel(
-            model, train_cfg.awp_lambda, start_step=train_cfg.awp_start_epoch * steps
-        )
-        trainer.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(
-                from_logits=True, label_smoothing=train_cfg.label_smoothing
-            ),
-            metrics=[
-                keras.metrics.CategoricalAccuracy(name="accuracy"),
-                keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
-            ],
-        )
+        model, trainer, inner = compile_trainer(config, steps)
     guard = BestWeightsGuard("val_loss" if val_ds is not None else "loss")
     callback_set = [
         _ScheduleLogger(inner),
