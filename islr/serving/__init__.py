@@ -1,0 +1,54 @@
+"""Serving: the non-UI logic of the sign recognition app (`app/main.py`).
+
+Loading the champion model from the MLflow registry or a `.keras`/`.tflite` file,
+prediction and top-k, the recordings of a data folder, validation of uploads with the
+data pipeline's suites, and skeleton drawing. Nothing here imports Streamlit, so all of
+it is usable and tested on its own.
+"""
+
+from islr.serving.classifier import (
+    CHAMPION_ALIAS,
+    MODEL_NAME,
+    KerasClassifier,
+    ModelInfo,
+    Prediction,
+    SignClassifier,
+    TFLiteClassifier,
+    load_classifier,
+    load_model_file,
+    load_registered_model,
+    to_probabilities,
+    top_k,
+)
+from islr.serving.errors import ModelSourceError, NoChampionError, ServingError, UploadError
+from islr.serving.recordings import Recording, by_sign, list_recordings
+from islr.serving.settings import AppSettings, load_settings
+from islr.serving.skeleton import animation_html, skeleton_segments
+from islr.serving.upload import check_upload
+
+__all__ = [
+    "CHAMPION_ALIAS",
+    "MODEL_NAME",
+    "AppSettings",
+    "KerasClassifier",
+    "ModelInfo",
+    "ModelSourceError",
+    "NoChampionError",
+    "Prediction",
+    "Recording",
+    "ServingError",
+    "SignClassifier",
+    "TFLiteClassifier",
+    "UploadError",
+    "animation_html",
+    "by_sign",
+    "check_upload",
+    "list_recordings",
+    "load_classifier",
+    "load_model_file",
+    "load_registered_model",
+    "load_settings",
+    "skeleton_segments",
+    "to_probabilities",
+    "top_k",
+]
