@@ -31,7 +31,7 @@ os.environ.update(
     }
 )
 # Where CI keeps test output (screenshots, reports); ignored by git.
-TEST_OUTPUT = Path(os.environ.get("ISLR_TEST_OUTPUT", REPO / "test-output"))
+TEST_OUTPUT = Path(os.environ.get("ISLR_TEST_OUTPUT", REPO / "outputs" / "test-output"))
 
 
 # The tests activate their stack in the repository's `.zen/` too (ZenML keeps the active
