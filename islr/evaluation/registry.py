@@ -1,0 +1,329 @@
+"""Registration of evaluated runs in the MLflow model registry, with a champion gate.
+
+Every evaluated run becomes a version of one registered model (default
+`islr-sign-classifier`) from `runs:/<training run id>/model`, tagged with its run name,
+architecture, test metrics, data md5, git commit, config hash, fold manifest hash,
+`test_split_id` and, when given, the URI of its TFLite file.
+
+The gate, with the aliases it maintains:
+
+- `champion`: the model the app serves. It moves to the best new version only if that
+  version beats the current champion on the configured metric (default
+  `test_accuracy`) by more than nothing and at least `min_improvement`, both measured on
+  the same test split. When the champion was measured on another split, its model
+  (`models:/<name>@champion`) is loaded and re-evaluated on the current one first; the
+  result is kept as a `<metric>_on_<split id>` tag on the champion's version, so the next
+  gate on that split does not evaluate it again. With no champion yet, the best new
+  version becomes champion.
+- `challenger`: the best new version that lost this gate (the best new version itself
+  when the champion stayed, otherwise the runner-up of the new versions). When a single
+  new version was promoted nothing lost, and the alias is removed rather than left on a
+  version that lost an older gate.
+- `previous_champion`: the champion that was replaced, for a one-line rollback.
+
+The other new versions stay registered, with the tag `gate_outcome=not_promoted` and no
+alias: they keep their lineage and can still be promoted by hand. Every new version gets
+a `gate_outcome` tag (`champion`, `challenger`, `not_promoted`); the decision and its
+reason are logged, set as the registered model's `last_gate_decision` tag, and written
+to an MLflow run by `log_decision`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from islr.data.tfrecord import TFRecordSet
+from islr.evaluation.errors import RegistryError
+from islr.evaluation.metrics import Evaluation, EvaluationConfig, evaluate_model
+from islr.evaluation.report import check_same_test_split
+
+if TYPE_CHECKING:
+    import keras
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "islr-sign-classifier"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+DECISION_FILE = "promotion_decision.json"
+
+
+class RegistryConfig(BaseModel):
+    model_name: str = DEFAULT_MODEL_NAME
+    # An MLflow metric name of an Evaluation (`test_accuracy`, `test_macro_f1`,
+    # `test_top5`, `test_latency_p50_ms`, ...).
+    metric: str = "test_accuracy"
+    greater_is_better: bool = True
+    # The new version must beat the champion by at least this much (in metric units).
+    min_improvement: float = Field(0.0, ge=0)
+    artifact_path: str = "model"  # where the training run logged the model
+
+
+class PromotionDecision(BaseModel):
+    """What the gate decided, and why."""
+
+    model_name: str
+    promoted: bool
+    version: str  # the best new version (the one that was, or was not, promoted)
+    run: str  # its run name
+    metric: str
+    new_value: float
+    champion_version: str  # holder of the champion alias after the decision
+    previous_champion_version: str | None = None  # holder before (None: there was none)
+    champion_value: float | None = None  # the previous champion's value on this split
+    champion_reevaluated: bool = False
+    challenger_version: str | None = None
+    test_split_id: str
+    registered: dict[str, str]  # run name -> new version
+    reason: str
+
+
+def _model_uri(name: str, alias: str) -> str:
+    return f"models:/{name}@{alias}"
+
+
+def version_tags(evaluation: Evaluation, tflite_uri: str | None = None) -> dict[str, str]:
+    """The tags a registered version carries (only the known values)."""
+    tags: dict[str, str | None] = {
+        "run": evaluation.run,
+        "architecture": evaluation.architecture,
+        "data_md5": evaluation.data_md5,
+        "git_commit": evaluation.git_commit,
+        "config_hash": evaluation.config_hash,
+        "fold_manifest_hash": evaluation.fold_manifest_hash,
+        "test_split_id": evaluation.test_split_id,
+        "mlflow_run_id": evaluation.mlflow_run_id,
+        "tflite_uri": tflite_uri,
+        **{k: repr(v) for k, v in evaluation.mlflow_metrics().items()},
+    }
+    return {k: str(v) for k, v in tags.items() if v is not None}
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:  # no such alias (or no such registered model yet)
+        return None
+
+
+def load_champion(model_name: str = DEFAULT_MODEL_NAME) -> keras.Model:
+    """The champion's Keras model from the registry; it takes raw frames
+    (batch, T, 543, 3) and returns 250 logits."""
+    import mlflow
+
+    import islr.models.zoo  # noqa: F401  registers the custom layers for loading
+
+    return mlflow.keras.load_model(_model_uri(model_name, CHAMPION))
+
+
+def _champion_value(
+    client: MlflowClient,
+    champion: ModelVersion,
+    config: RegistryConfig,
+    split_id: str,
+    tfrecords: TFRecordSet | None,
+    evaluation_config: EvaluationConfig | None,
+) -> tuple[float, bool]:
+    """The champion's metric on `split_id`: from its tags when it was measured there,
+    otherwise by re-evaluating its model on `tfrecords`. Returns (value, re-evaluated)."""
+    tags = champion.tags or {}
+    if tags.get("test_split_id") == split_id and config.metric in tags:
+        return float(tags[config.metric]), False
+    remembered = f"{config.metric}_on_{split_id}"
+    if remembered in tags:
+        return float(tags[remembered]), False
+    if tfrecords is None:
+        raise RegistryError(
+            f"{config.model_name} version {champion.version} (champion) was measured on "
+            f"test split {tags.get('test_split_id', 'unknown')}, the new runs on "
+            f"{split_id}; pass the TFRecord set of the new runs (tfrecords=...) so the "
+            "champion can be re-evaluated on it"
+        )
+    log.info(
+        "champion %s v%s was measured on test split %s; re-evaluating it on %s",
+        config.model_name,
+        champion.version,
+        tags.get("test_split_id", "unknown"),
+        split_id,
+    )
+    evaluation_config = evaluation_config or EvaluationConfig(
+        latency_samples=50 if "latency" in config.metric else 0
+    )
+    model = load_champion(config.model_name)
+    result = evaluate_model(
+        model, tfrecords, run=tags.get("run", f"v{champion.version}"), config=evaluation_config
+    )
+    if result.evaluation.test_split_id != split_id:
+        raise RegistryError(
+            f"{tfrecords.directory}: its test split is {result.evaluation.test_split_id}, "
+            f"but the evaluations to register were measured on {split_id}; pass the "
+            "TFRecord set they were evaluated on"
+        )
+    value = result.evaluation.metric(config.metric)
+    client.set_model_version_tag(config.model_name, champion.version, remembered, repr(value))
+    return value, True
+
+
+def _improvement(new: float, old: float, greater_is_better: bool) -> float:
+    return new - old if greater_is_better else old - new
+
+
+def register_evaluations(
+    evaluations: Sequence[Evaluation],
+    config: RegistryConfig | None = None,
+    *,
+    tfrecords: TFRecordSet | None = None,
+    tflite_uris: Mapping[str, str] | None = None,
+    evaluation_config: EvaluationConfig | None = None,
+) -> PromotionDecision:
+    """Register each evaluation's model as a new version and run the champion gate.
+
+    `tfrecords` (the set the evaluations used) is needed only when the current champion
+    was measured on another test split; `tflite_uris` maps run names to TFLite files.
+    Uses MLflow's current tracking and registry URIs.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    config = config or RegistryConfig()
+    if not evaluations:
+        raise RegistryError("no evaluations to register")
+    split_id = check_same_test_split(evaluations)
+    names = [e.run for e in evaluations]
+    if len(set(names)) != len(names):
+        raise RegistryError(f"run names must be unique to register them; got {names}")
+    for evaluation in evaluations:
+        if not evaluation.mlflow_run_id:
+            raise RegistryError(
+                f"{evaluation.run}: Evaluation.mlflow_run_id is empty; evaluate the model "
+                "with the MLflow run that logged it (TrainResult.mlflow_run_id)"
+            )
+        try:
+            evaluation.metric(config.metric)
+        except KeyError as exc:
+            raise RegistryError(f"RegistryConfig.metric: {exc.args[0]}") from exc
+    tflite_uris = dict(tflite_uris or {})
+    unknown = sorted(set(tflite_uris) - set(names))
+    if unknown:
+        raise RegistryError(f"tflite_uris: no evaluated run named {unknown}; runs: {names}")
+
+    client = MlflowClient()
+    name = config.model_name
+    champion = _alias_version(client, name, CHAMPION)  # before the new versions exist
+
+    sign = 1.0 if config.greater_is_better else -1.0
+    ranked = sorted(evaluations, key=lambda e: (-sign * e.metric(config.metric), e.run))
+    best = ranked[0]
+    best_value = best.metric(config.metric)
+
+    # The champion is measured before anything is registered, so that a failure there
+    # leaves the registry as it was.
+    champion_value, reevaluated = None, False
+    if champion is not None:
+        champion_value, reevaluated = _champion_value(
+            client, champion, config, split_id, tfrecords, evaluation_config
+        )
+
+    registered: dict[str, str] = {}
+    for evaluation in evaluations:
+        source = f"runs:/{evaluation.mlflow_run_id}/{config.artifact_path}"
+        version = mlflow.register_model(
+            source, name, tags=version_tags(evaluation, tflite_uris.get(evaluation.run))
+        )
+        registered[evaluation.run] = str(version.version)
+        log.info("registered %s as %s version %s", evaluation.run, name, version.version)
+    best_version = registered[best.run]
+
+    if champion is None:
+        promoted = True
+        reason = (
+            f"no {CHAMPION} yet: {best.run} (v{best_version}) becomes {CHAMPION} with "
+            f"{config.metric} {best_value:.4f} on test split {split_id}"
+        )
+    else:
+        gain = _improvement(best_value, champion_value, config.greater_is_better)
+        promoted = gain > 0 and gain >= config.min_improvement
+        how = "re-evaluated on" if reevaluated else "measured on"
+        versus = (
+            f"{best.run} (v{best_version}) {config.metric} {best_value:.4f} vs {CHAMPION} "
+            f"v{champion.version} {champion_value:.4f} ({how} test split {split_id}); "
+            f"improvement {gain:+.4f}, required > 0 and >= {config.min_improvement:g}"
+        )
+        reason = ("promoted: " if promoted else "not promoted: ") + versus
+
+    losers = ranked[1:] if promoted else ranked
+    challenger = losers[0] if losers else None
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, best_version)
+        if champion is not None:
+            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, champion.version)
+    if challenger is not None:
+        client.set_registered_model_alias(name, CHALLENGER, registered[challenger.run])
+    elif _alias_version(client, name, CHALLENGER) is not None:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    for evaluation in evaluations:
+        version = registered[evaluation.run]
+        if evaluation is best and promoted:
+            outcome = CHAMPION
+        elif evaluation is challenger:
+            outcome = CHALLENGER
+        else:
+            outcome = "not_promoted"
+        client.set_model_version_tag(name, version, "gate_outcome", outcome)
+    client.set_model_version_tag(name, best_version, "gate_reason", reason)
+    client.set_registered_model_tag(name, "last_gate_decision", reason)
+
+    decision = PromotionDecision(
+        model_name=name,
+        promoted=promoted,
+        version=best_version,
+        run=best.run,
+        metric=config.metric,
+        new_value=best_value,
+        champion_version=best_version if promoted else str(champion.version),
+        previous_champion_version=None if champion is None else str(champion.version),
+        champion_value=champion_value,
+        champion_reevaluated=reevaluated,
+        challenger_version=registered[challenger.run] if challenger is not None else None,
+        test_split_id=split_id,
+        registered=registered,
+        reason=reason,
+    )
+    log.info("champion gate for %s: %s", name, reason)
+    return decision
+
+
+def log_decision(
+    decision: PromotionDecision, run_id: str | None = None, client: MlflowClient | None = None
+) -> None:
+    """Record a decision in an MLflow run (default: the active one): tags
+    `gate_promoted`, `gate_version`, `gate_reason` and the `promotion_decision.json`
+    artifact."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    if run_id is None:
+        active = mlflow.active_run()
+        if active is None:
+            raise RegistryError("log_decision: no run_id given and no active MLflow run")
+        run_id = active.info.run_id
+    client = client or MlflowClient()
+    client.set_tag(run_id, "gate_promoted", str(decision.promoted).lower())
+    client.set_tag(run_id, "gate_version", decision.version)
+    client.set_tag(run_id, "gate_reason", decision.reason)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, DECISION_FILE)
+        path.write_text(json.dumps(decision.model_dump(mode="json"), indent=2))
+        client.log_artifact(run_id, str(path))

@@ -1,0 +1,245 @@
+"""Registry and champion gate on a real MLflow sqlite store.
+
+Four tiny models are logged the way the training step logs them (lineage tags, `model`
+via mlflow.keras). Their output biases fix their accuracy on two crafted test splits:
+
+    model   predicts  split 1 (labels 0,0,0,1,1,2)   split 2 (other records: 0,1,1,2,2,2)
+    a       0         0.5                            1/6
+    b       1         1/3                            1/3
+    c       2         1/6                            0.5
+    none    5         0                              0
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+from test_evaluation import base_manifest, biased_model, crafted_manifest, write_set
+
+from islr.data.format import read_recording
+from islr.evaluation.errors import RegistryError, TestSplitMismatchError
+from islr.evaluation.metrics import EvaluationConfig, evaluate_model, run_lineage
+from islr.evaluation.registry import (
+    DEFAULT_MODEL_NAME,
+    RegistryConfig,
+    load_champion,
+    log_decision,
+    register_evaluations,
+)
+
+PREDICTS = {"a": 0, "b": 1, "c": 2, "none": 5}
+FAST = EvaluationConfig(latency_samples=0)
+
+
+def _log_like_training(model: keras.Model, run: str) -> str:
+    with mlflow.start_run(run_name=run) as active:
+        mlflow.set_tags(
+            {
+                "run": run,
+                "architecture": "cnn",
+                "scale": "tiny",
+                "data_md5": "0123456789abcdef.dir",
+                "git_commit": "f" * 40,
+                "fold_manifest_hash": "feedfacefeedface",
+                "config_hash": f"hash-{run}",
+            }
+        )
+        example = np.random.default_rng(0).random((1, 8, 543, 3)).astype("float32")
+        signature = mlflow.models.infer_signature(
+            example, keras.ops.convert_to_numpy(model(example))
+        )
+        # explicit requirements: inferring them costs ~7 s per model and the registry
+        # does not read them
+        mlflow.keras.log_model(
+            model, name="model", signature=signature, pip_requirements=["keras==3.15.1"]
+        )
+        # as the training step does: an input example beside the model, in the run's
+        # own artifacts under the same path (registration must still find the model)
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(Path(tmp) / "input_example.npy", example)
+            mlflow.log_artifact(str(Path(tmp) / "input_example.npy"), artifact_path="model")
+    return active.info.run_id
+
+
+@pytest.fixture(scope="module")
+def world(synth_dir, tmp_path_factory):
+    """Tracking store, two test splits, the four logged models and their evaluations."""
+    tmp = tmp_path_factory.mktemp("registry")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    manifest = base_manifest(synth_dir)
+    split1 = write_set(crafted_manifest(manifest, {0: 3, 1: 2, 2: 1}), synth_dir, tmp / "s1")
+    split2 = write_set(
+        crafted_manifest(manifest, {0: 1, 1: 2, 2: 3}, offset=3), synth_dir, tmp / "s2"
+    )
+    models, run_ids, evals1, evals2 = {}, {}, {}, {}
+    for run, cls in PREDICTS.items():
+        models[run] = biased_model([cls], seed=len(models), name="cnn")
+        run_ids[run] = _log_like_training(models[run], run)
+        for split, out in ((split1, evals1), (split2, evals2)):
+            out[run] = evaluate_model(
+                models[run],
+                split,
+                run=run,
+                config=FAST,
+                mlflow_run_id=run_ids[run],
+                lineage=run_lineage(run_ids[run]),
+            ).evaluation
+    yield {
+        "split1": split1,
+        "split2": split2,
+        "models": models,
+        "e1": evals1,
+        "e2": evals2,
+    }
+    mlflow.set_tracking_uri(None)
+
+
+def _aliases(name: str) -> dict[str, str]:
+    model = MlflowClient().get_registered_model(name)
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def _tags(name: str, version: str) -> dict[str, str]:
+    return MlflowClient().get_model_version(name, version).tags
+
+
+def test_scores_of_the_crafted_models(world):
+    accuracy1 = {r: e.metrics.accuracy for r, e in world["e1"].items()}
+    accuracy2 = {r: e.metrics.accuracy for r, e in world["e2"].items()}
+    assert accuracy1 == pytest.approx({"a": 0.5, "b": 1 / 3, "c": 1 / 6, "none": 0.0})
+    assert accuracy2 == pytest.approx({"a": 1 / 6, "b": 1 / 3, "c": 0.5, "none": 0.0})
+    assert world["e1"]["a"].test_split_id != world["e2"]["a"].test_split_id
+
+
+def test_first_run_becomes_champion_and_a_worse_one_challenger(world, tmp_path):
+    config = RegistryConfig(model_name="gate-first")
+    first = register_evaluations(
+        [world["e1"]["c"]], config, tflite_uris={"c": "s3://bucket/c/model.tflite"}
+    )
+    assert first.promoted and first.version == "1" and first.champion_version == "1"
+    assert first.previous_champion_version is None and first.challenger_version is None
+    assert "no champion yet" in first.reason
+    assert _aliases("gate-first") == {"champion": "1"}
+    tags = _tags("gate-first", "1")
+    assert tags["run"] == "c" and tags["architecture"] == "cnn"
+    assert float(tags["test_accuracy"]) == pytest.approx(1 / 6)
+    assert tags["data_md5"] == "0123456789abcdef.dir" and tags["git_commit"] == "f" * 40
+    assert tags["config_hash"] == "hash-c" and tags["fold_manifest_hash"] == "feedfacefeedface"
+    assert tags["test_split_id"] == world["e1"]["c"].test_split_id
+    assert tags["tflite_uri"] == "s3://bucket/c/model.tflite"
+    assert tags["gate_outcome"] == "champion"
+
+    worse = register_evaluations([world["e1"]["none"]], config)
+    assert not worse.promoted and worse.version == "2"
+    assert worse.champion_version == "1" and worse.challenger_version == "2"
+    assert worse.new_value == 0.0 and worse.champion_value == pytest.approx(1 / 6)
+    assert not worse.champion_reevaluated
+    assert worse.reason.startswith("not promoted: none (v2) test_accuracy 0.0000 vs champion v1")
+    assert _aliases("gate-first") == {"champion": "1", "challenger": "2"}
+    assert _tags("gate-first", "2")["gate_outcome"] == "challenger"
+    registered = MlflowClient().get_registered_model("gate-first")
+    assert registered.tags["last_gate_decision"] == worse.reason
+
+    # the decision goes to an MLflow run as tags and a JSON artifact
+    with mlflow.start_run() as run:
+        log_decision(worse)
+    logged = MlflowClient().get_run(run.info.run_id).data.tags
+    assert logged["gate_promoted"] == "false" and logged["gate_reason"] == worse.reason
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="promotion_decision.json", dst_path=str(tmp_path)
+    )
+    assert json.loads(Path(path).read_text())["challenger_version"] == "2"
+
+
+def test_a_better_run_takes_champion(world):
+    config = RegistryConfig(model_name="gate-better")
+    register_evaluations([world["e1"]["c"]], config)  # v1 champion (1/6)
+    register_evaluations([world["e1"]["none"]], config)  # v2 challenger (0)
+    # two new runs at once: the best (a, 0.5) is promoted, the runner-up (b) challenges
+    decision = register_evaluations([world["e1"]["b"], world["e1"]["a"]], config)
+    assert decision.registered == {"b": "3", "a": "4"}
+    assert decision.promoted and decision.run == "a" and decision.champion_version == "4"
+    assert decision.previous_champion_version == "1" and decision.challenger_version == "3"
+    assert decision.reason.startswith("promoted: a (v4) test_accuracy 0.5000 vs champion v1")
+    assert _aliases("gate-better") == {
+        "champion": "4",
+        "challenger": "3",
+        "previous_champion": "1",
+    }
+
+    # a lone winner leaves no loser: the stale challenger alias is removed
+    lone = RegistryConfig(model_name="gate-lone")
+    register_evaluations([world["e1"]["c"]], lone)
+    register_evaluations([world["e1"]["none"]], lone)
+    register_evaluations([world["e1"]["b"]], lone)
+    assert _aliases("gate-lone") == {"champion": "3", "previous_champion": "1"}
+
+
+def test_minimum_improvement_and_other_metrics(world):
+    config = RegistryConfig(model_name="gate-margin", min_improvement=0.2)
+    register_evaluations([world["e1"]["c"]], config)  # champion 1/6
+    decision = register_evaluations([world["e1"]["b"]], config)  # 1/3: +1/6 < 0.2
+    assert not decision.promoted and _aliases("gate-margin")["champion"] == "1"
+    assert "improvement +0.1667, required > 0 and >= 0.2" in decision.reason
+    decision = register_evaluations([world["e1"]["a"]], config)  # 0.5: +1/3
+    assert decision.promoted and _aliases("gate-margin")["champion"] == "3"
+
+    equal = RegistryConfig(model_name="gate-equal", metric="test_micro_f1")
+    register_evaluations([world["e1"]["b"]], equal)
+    tie = register_evaluations([world["e1"]["b"]], equal)  # the same score does not beat it
+    assert not tie.promoted and tie.metric == "test_micro_f1"
+
+
+def test_champion_from_another_split_is_reevaluated(world):
+    config = RegistryConfig(model_name="gate-split")
+    register_evaluations([world["e1"]["a"]], config)  # champion: 0.5 on split 1
+    # b on split 2 (1/3) is worse than a's recorded 0.5, but a scores 1/6 on split 2
+    with pytest.raises(RegistryError, match=r"measured on test split .* pass the TFRecord set"):
+        register_evaluations([world["e2"]["b"]], config)
+    assert len(MlflowClient().search_model_versions("name='gate-split'")) == 1  # unchanged
+    with pytest.raises(RegistryError, match="its test split is"):
+        register_evaluations([world["e2"]["b"]], config, tfrecords=world["split1"])
+
+    decision = register_evaluations([world["e2"]["b"]], config, tfrecords=world["split2"])
+    assert decision.champion_reevaluated
+    assert decision.champion_value == pytest.approx(1 / 6)
+    assert decision.promoted and decision.champion_version == "2"
+    assert "re-evaluated on test split" in decision.reason
+    split2 = world["e2"]["b"].test_split_id
+    assert float(_tags("gate-split", "1")[f"test_accuracy_on_{split2}"]) == pytest.approx(1 / 6)
+
+
+def test_champion_loads_from_the_registry_and_predicts_raw_frames(world, real_data_dir):
+    decision = register_evaluations([world["e1"]["a"]])
+    assert decision.model_name == DEFAULT_MODEL_NAME == "islr-sign-classifier"
+    model = mlflow.keras.load_model("models:/islr-sign-classifier@champion")
+    frames = read_recording(next(Path(real_data_dir).rglob("*.parquet")))[None]
+    assert np.isnan(frames).any()  # raw MediaPipe output: undetected parts are NaN
+    logits = keras.ops.convert_to_numpy(model(frames))
+    assert logits.shape == (1, 250) and logits.argmax() == PREDICTS["a"]
+    expected = keras.ops.convert_to_numpy(world["models"]["a"](frames))
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(load_champion()(frames)), expected, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_bad_input_is_refused_before_registering(world):
+    config = RegistryConfig(model_name="gate-bad")
+    no_run = world["e1"]["a"].model_copy(update={"mlflow_run_id": None})
+    with pytest.raises(RegistryError, match=r"a: Evaluation\.mlflow_run_id is empty"):
+        register_evaluations([no_run], config)
+    with pytest.raises(TestSplitMismatchError, match="different test records"):
+        register_evaluations([world["e1"]["a"], world["e2"]["b"]], config)
+    with pytest.raises(RegistryError, match=r"RegistryConfig\.metric: .*'test_f1'"):
+        register_evaluations([world["e1"]["a"]], RegistryConfig(model_name="x", metric="test_f1"))
+    with pytest.raises(RegistryError, match=r"tflite_uris: no evaluated run named \['zz'\]"):
+        register_evaluations([world["e1"]["a"]], config, tflite_uris={"zz": "/m.tflite"})
+    assert not MlflowClient().search_registered_models("name='gate-bad'")
