@@ -49,12 +49,14 @@ class Preprocess(keras.layers.Layer):
     with P = len(landmarks): per frame the flattened x/y positions of the P points,
     then their velocities, then their accelerations. The output mask marks valid frames.
 
-    Per recording, over its valid frames (all of them, also those past `max_len`):
+    Frames past `max_len` are dropped first, so a long recording looks the same whether
+    the training input pipeline truncated it or the whole of it reaches the served model.
+    Then, per recording, over its valid frames:
     - centre: nan-mean of x/y of row `center_index` (0.5 when never detected);
     - scale: nan-std, per coordinate, of the subset's x/y (1 when undefined or ~0);
     - position p = (xy - centre) / scale; velocity p[t] - p[t-1] (0 at t = 0);
-      acceleration p[t] - 2 p[t-1] + p[t-2] (0 at t < 2). Frames are then truncated to
-      `max_len`; NaN (undetected points, differences touching them) becomes 0.
+      acceleration p[t] - 2 p[t-1] + p[t-2] (0 at t < 2); NaN (undetected points,
+      differences touching them) becomes 0.
     """
 
     def __init__(
@@ -87,8 +89,8 @@ class Preprocess(keras.layers.Layer):
         return len(self.landmarks) * N_COORDS * N_STREAMS
 
     def call(self, inputs, mask=None):
-        x = ops.cast(inputs, self.compute_dtype)
-        valid = _valid_frames(x, mask)  # (B, T)
+        x = ops.cast(inputs, self.compute_dtype)[:, : self.max_len]
+        valid = _valid_frames(x, None if mask is None else mask[:, : self.max_len])  # (B, T)
         nan = ops.full_like(x, float("nan"))
         x = ops.where(valid[:, :, None, None], x, nan)[..., :N_COORDS]  # padding -> NaN
 
@@ -100,7 +102,7 @@ class Preprocess(keras.layers.Layer):
         var, _ = _nan_mean(ops.square(points - mean), (1, 2))
         std = ops.sqrt(var)
         std = ops.where((count > 0) & (std > 1e-6), std, ops.ones_like(std))
-        pos = ((points - centre) / std)[:, : self.max_len]
+        pos = (points - centre) / std
 
         n_frames = ops.shape(pos)[1]
         t = ops.arange(n_frames)[None, :, None, None]
@@ -116,7 +118,7 @@ class Preprocess(keras.layers.Layer):
         )
         feats = ops.where(ops.isnan(feats), ops.zeros_like(feats), feats)
         # Padded frames (explicit mask) are zero even if they held coordinates.
-        keep = valid[:, : self.max_len, None]
+        keep = valid[:, :, None]
         return ops.where(keep, feats, ops.zeros_like(feats))
 
     def compute_mask(self, inputs, mask=None):
