@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "islr.data.commands",
     "islr.text.commands",
     "islr.training.commands",
+    "islr.cluster.commands",
 )
 
 

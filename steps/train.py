@@ -8,6 +8,7 @@ import keras
 import mlflow
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from mlflow.models import infer_signature
 from zenml import get_step_context, step
 
@@ -67,7 +68,17 @@ def train_model(
     model = keras.saving.load_model(result.model_path, safe_mode=True)
     example = np.random.default_rng(0).random((1, 8, 543, 3)).astype("float32")
     signature = infer_signature(example, keras.ops.convert_to_numpy(model(example)))
-    mlflow.keras.log_model(model, name="model", signature=signature)
+    # explicit requirements: inferring them re-imports the model in a subprocess (~7 s)
+    tf_dist = "tensorflow" if tf.config.list_physical_devices("GPU") else "tensorflow-cpu"
+    mlflow.keras.log_model(
+        model,
+        name="model",
+        signature=signature,
+        pip_requirements=[
+            *mlflow.keras.get_default_pip_requirements(),
+            f"{tf_dist}=={tf.__version__}",
+        ],
+    )
     # MLflow 3.17 cannot write a 4-D input example for the keras flavour (it fails on
     # input_example.json), so the example travels beside the model as .npy.
     with tempfile.TemporaryDirectory() as tmp:

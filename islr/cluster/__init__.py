@@ -1,0 +1,1 @@
+"""Running training on a Kubernetes cluster (Kubeflow TFJob), without an orchestrator."""

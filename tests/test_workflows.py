@@ -1,0 +1,262 @@
+"""CI and retraining workflows, the retraining config and the cluster scripts: triggers,
+that every script, file and config they name exists, that their shell is valid bash, that
+pinned versions are pyproject.toml's, and that configs/retrain.yaml names real steps and
+valid ZenML settings."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / ".github" / "workflows"
+MAIN_PIPELINE = REPO / "pipelines" / "main.py"
+DATA_STEPS = (
+    "fingerprint_data",
+    "ingest_data",
+    "validate_data",
+    "split_folds",
+    "write_tfrecord_shards",
+    "summarize_data",
+)
+
+
+def workflow(name: str) -> dict:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as the boolean True
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def run_scripts(data: dict) -> list[str]:
+    return [s["run"] for job in data["jobs"].values() for s in job["steps"] if "run" in s]
+
+
+def pins() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = [r for reqs in project["optional-dependencies"].values() for r in reqs]
+    out = {}
+    for req in project["dependencies"] + extras:
+        name, version = re.match(r"([\w.\-]+)(?:\[[^\]]*\])?==(\S+)", req).groups()
+        out[name.lower()] = version
+    return out
+
+
+def referenced_paths(text: str) -> set[str]:
+    pattern = (
+        r"(?<![\w./-])((?:scripts|configs|docker|\.ci|docs)/[\w./-]+|data\.dvc|pyproject\.toml)"
+    )
+    return {p.rstrip(".") for p in re.findall(pattern, text)}
+
+
+def valid_cron_field(field: str, low: int, high: int) -> bool:
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) > 0):
+            return False
+        if base == "*":
+            continue
+        bounds = base.split("-")
+        if len(bounds) > 2 or not all(b.isdigit() and low <= int(b) <= high for b in bounds):
+            return False
+    return True
+
+
+def test_cron_validator_itself():
+    assert valid_cron_field("17", 0, 59) and valid_cron_field("*/15", 0, 59)
+    assert not valid_cron_field("60", 0, 59) and not valid_cron_field("1-2-3", 0, 59)
+
+
+def test_ci_triggers_and_steps():
+    ci = workflow("ci.yml")
+    assert "push" in ci["on"] and "pull_request" in ci["on"]
+    test = ci["jobs"]["test"]
+    steps = test["steps"]
+    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["python-version"] == "3.11"
+    assert setup["with"]["cache"] == "pip"
+    assert setup["with"]["cache-dependency-path"] == "pyproject.toml"
+    assert any(s.get("run", "").strip() == "bash .ci/run" for s in steps)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "outputs/test-output"
+    # the tests write where the artifact is collected from
+    assert test["env"]["ISLR_TEST_OUTPUT"].endswith("/outputs/test-output")
+    assert "ISLR_TEST_OUTPUT" in (REPO / ".ci" / "run").read_text()
+
+
+def test_retrain_triggers_and_pipeline():
+    retrain = workflow("retrain.yml")
+    assert "workflow_dispatch" in retrain["on"]
+    (schedule,) = retrain["on"]["schedule"]
+    fields = schedule["cron"].split()
+    assert len(fields) == 5
+    ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 6)]
+    assert all(valid_cron_field(f, lo, hi) for f, (lo, hi) in zip(fields, ranges, strict=True))
+    text = "\n".join(run_scripts(retrain))
+    assert 'zenml pipeline run pipelines.main.main_pipeline -c "$PIPELINE_CONFIG"' in text
+    job = retrain["jobs"]["retrain"]
+    assert "configs/retrain.yaml" in job["env"]["PIPELINE_CONFIG"]
+    assert retrain["on"]["workflow_dispatch"]["inputs"]["config"]["default"] == (
+        "configs/retrain.yaml"
+    )
+    assert "dvc pull data.dvc" in text and "GITHUB_STEP_SUMMARY" in text
+    assert "outputs/reports/comparison.md" in text
+    # the stack and the remote come from repository settings, never from the file
+    assert job["env"]["ZENML_STACK"] == "${{ vars.ZENML_STACK }}"
+    assert job["env"]["ZENML_STORE_API_KEY"] == "${{ secrets.ZENML_STORE_API_KEY }}"
+    assert job["env"]["DVC_REMOTE_URL"] == "${{ vars.DVC_REMOTE_URL }}"
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "retrain.yml"])
+def test_run_blocks_are_valid_bash(name):
+    for script in run_scripts(workflow(name)):
+        done = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+        assert done.returncode == 0, f"{name}: {done.stderr}\n{script}"
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "retrain.yml"])
+def test_referenced_files_exist_and_pins_match(name):
+    text = (WORKFLOWS / name).read_text()
+    paths = referenced_paths(text)
+    assert paths, name
+    for path in paths:
+        assert (REPO / path).exists(), f"{name} references {path}, which does not exist"
+    known = pins()
+    for package, version in re.findall(r"([\w.\-]+)(?:\[[^\]]*\])?==([0-9][\w.]*)", text):
+        assert known.get(package.lower()) == version, f"{name}: {package}=={version}"
+    for source in re.findall(r"zenml pipeline run ([\w.]+)", text):
+        module, _, attribute = source.rpartition(".")
+        path = REPO / Path(*module.split(".")).with_suffix(".py")
+        if module == "pipelines.main" and not path.exists():
+            pytest.skip("pipelines/main.py (the main pipeline) is not in the tree yet")
+        tree = ast.parse(path.read_text())
+        assert attribute in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def _pipeline_step_ids(runs: list[str]) -> set[str]:
+    """Step ids of the main pipeline, read from its source: each `steps.*` call is a
+    step named after the function, or `id=f"<prefix>{name}"` once per run."""
+    ids = set(DATA_STEPS)
+    tree = ast.parse(MAIN_PIPELINE.read_text())
+    imported = {
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("steps.")
+        for alias in node.names
+    }
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in imported):
+            continue
+        step_id = next((k.value for k in node.keywords if k.arg == "id"), None)
+        if isinstance(step_id, ast.JoinedStr):
+            prefix = "".join(v.value for v in step_id.values if isinstance(v, ast.Constant))
+            ids |= {f"{prefix}{run}" for run in runs}
+        else:
+            ids.add(node.func.id)
+    return ids
+
+
+def test_retrain_config_names_real_steps_and_valid_settings():
+    from zenml.config import DockerSettings, ResourceSettings
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+    from zenml.integrations.kubernetes.flavors.kubernetes_orchestrator_flavor import (
+        KubernetesOrchestratorSettings,
+    )
+    from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
+
+    config = yaml.safe_load((REPO / "configs" / "retrain.yaml").read_text())
+    PipelineRunConfiguration.model_validate(config)
+    params = config["parameters"]
+    assert params["scale"] == "full" and (REPO / "configs/scales/full.yaml").is_file()
+    for run in params["runs"]:
+        assert (REPO / "configs" / "runs" / f"{run}.yaml").is_file(), run
+    # the same shape as the quickstart config the main job uses
+    shape = REPO / "configs" / "quickstart.yaml"
+    if not shape.exists():  # the main job's config; the training one has the same shape
+        shape = REPO / "configs" / "training_quickstart.yaml"
+    quickstart = yaml.safe_load(shape.read_text())
+    assert set(quickstart["parameters"]) <= set(params)
+    for step, block in quickstart["steps"].items():
+        assert set(block["parameters"]) == set(config["steps"][step]["parameters"]), step
+
+    if MAIN_PIPELINE.exists():
+        tree = ast.parse(MAIN_PIPELINE.read_text())
+        main = next(n for n in tree.body if getattr(n, "name", "") == "main_pipeline")
+        assert set(params) <= {a.arg for a in main.args.args}
+        allowed = _pipeline_step_ids(params["runs"])
+    else:
+        allowed = set(DATA_STEPS) | {"compare_runs", "register_models", "summarize_main"}
+        for run in params["runs"]:
+            allowed |= {f"train_{run}", f"evaluate_{run}", f"export_{run}"}
+    unknown = set(config["steps"]) - allowed
+    assert not unknown, f"configs/retrain.yaml names steps the pipeline lacks: {unknown}"
+
+    def check_settings(settings: dict, where: str) -> None:
+        if "docker" in settings:
+            DockerSettings.model_validate(settings["docker"])
+        if "resources" in settings:
+            ResourceSettings.model_validate(settings["resources"])
+        k8s = settings.get("orchestrator.kubernetes", {})
+        # (full validation of pod settings needs the kubernetes client, which only the
+        # cluster stack installs; the field names are checked here)
+        assert set(k8s) <= set(KubernetesOrchestratorSettings.model_fields), where
+        assert set(k8s.get("pod_settings", {})) <= set(KubernetesPodSettings.model_fields), where
+
+    check_settings(config["settings"], "pipeline")
+    for step, block in config["steps"].items():
+        check_settings(block.get("settings", {}), step)
+    for run in params["runs"]:
+        settings = config["steps"][f"train_{run}"]["settings"]
+        assert settings["resources"]["gpu_count"] >= 1
+        pod = settings["orchestrator.kubernetes"]["pod_settings"]
+        assert (
+            int(pod["resources"]["limits"]["nvidia.com/gpu"]) == settings["resources"]["gpu_count"]
+        )
+    shards = config["steps"]["write_tfrecord_shards"]["settings"]
+    assert shards["resources"]["cpu_count"] >= 4 and shards["resources"]["memory"]
+    mounts = config["settings"]["orchestrator.kubernetes"]["pod_settings"]["volume_mounts"]
+    assert mounts[0]["mountPath"] == "/app/data" and params["data_dir"] == "data"
+
+
+def test_cluster_scripts_and_manifests():
+    for script in ("stack_cluster.sh", "stack_shared_mlflow.sh", "mlflow_server.sh"):
+        path = REPO / "scripts" / script
+        done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{script}: {done.stderr}"
+        for ref in referenced_paths(path.read_text()):
+            assert (REPO / ref).exists(), f"{script} references {ref}, which does not exist"
+    text = (REPO / "scripts" / "stack_cluster.sh").read_text()
+    for command in (
+        "zenml orchestrator register",
+        "--flavor=kubernetes",
+        "--flavor=kubeflow",
+        "zenml artifact-store register",
+        "zenml container-registry register",
+        "zenml image-builder register",
+        "scripts/stack_shared_mlflow.sh",
+        "configs/stacks/kubernetes.yaml",
+        "configs/retrain.yaml",
+        "configs/cluster.yaml",
+    ):
+        assert command in text, command
+    docs = list(yaml.safe_load_all((REPO / "configs" / "stacks" / "kubernetes.yaml").read_text()))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    retrain = yaml.safe_load((REPO / "configs" / "retrain.yaml").read_text())
+    k8s = retrain["settings"]["orchestrator.kubernetes"]
+    assert ("ServiceAccount", k8s["service_account_name"]) in kinds
+    claim = k8s["pod_settings"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in kinds
+    cluster = yaml.safe_load((REPO / "configs" / "cluster.yaml").read_text())["tfjob"]
+    assert ("ServiceAccount", cluster["service_account"]) in kinds
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+        cluster["namespace"]
+    }
+    role = next(d for d in docs if d["kind"] == "Role")
+    assert {"create", "get"} <= set(role["rules"][0]["verbs"])
+    assert "tfjobs" in role["rules"][0]["resources"]
