@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "islr.text.commands",
     "islr.training.commands",
     "islr.cluster.commands",
+    "islr.export.commands",
 )
 
 

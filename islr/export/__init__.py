@@ -1,0 +1,1 @@
+"""Export of trained models for serving: TFLite in the competition's signature."""

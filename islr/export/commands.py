@@ -1,0 +1,77 @@
+"""`islr export tflite MODEL.keras OUT.tflite`: the TFLite export with no orchestrator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _tflite(args: argparse.Namespace) -> int:
+    from islr.export.tflite import (
+        ExportConfig,
+        GateConfig,
+        export_tflite,
+        load_keras_model,
+        log_export_to_mlflow,
+    )
+
+    config = ExportConfig(
+        gate=GateConfig(
+            max_size_mb=args.max_size_mb,
+            max_mean_latency_ms=args.max_latency_ms,
+            enforce=args.enforce,
+        ),
+        num_threads=args.threads,
+        latency_repeats=args.repeats,
+        n_real=args.n_real,
+    )
+    model = load_keras_model(args.model)
+    result = export_tflite(model, args.out, config, data_dir=args.data_dir)
+    if args.mlflow_run_id:
+        result = log_export_to_mlflow(result, args.mlflow_run_id, args.tracking_uri)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(
+            f"{result.path}: {result.size_mb:.2f} MB, latency mean {result.mean_latency_ms:.2f}"
+            f" / p50 {result.p50_latency_ms:.2f} / p95 {result.p95_latency_ms:.2f} ms "
+            f"({result.num_threads} thread), parity max |diff| {result.parity_max_diff:.2e},"
+            f" argmax agreement {result.argmax_agreement:.3f} on "
+            f"{result.n_parity_recordings} recordings"
+        )
+        print(f"gate {result.gate_reason}")
+        print(f"report: {result.report_path}")
+    # Like `islr data validate`: a failed gate that is only reported still exits 1.
+    return 0 if result.gate_passed else 1
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("export", help="export a trained model for serving")
+    sub = parser.add_subparsers(dest="export_command", required=True, metavar="FORMAT")
+
+    p = sub.add_parser(
+        "tflite",
+        help="TFLite in the competition's signature (serving_default: inputs (T, 543, 3) "
+        "-> outputs (250,) probabilities), with parity, latency and the size/latency gate",
+    )
+    p.add_argument("model", help="trained model, .keras")
+    p.add_argument("out", help="where to write the .tflite (its report goes beside it)")
+    p.add_argument(
+        "--data-dir", help="asl-signs folder whose recordings join the parity/latency check"
+    )
+    p.add_argument("--n-real", type=int, default=16, help="recordings sampled from --data-dir")
+    p.add_argument("--max-size-mb", type=float, default=40.0)
+    p.add_argument("--max-latency-ms", type=float, default=100.0, help="mean per recording")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes over the recordings")
+    p.add_argument(
+        "--enforce",
+        action="store_true",
+        help="on a failed gate: exit 2 and publish no .tflite (only the report)",
+    )
+    p.add_argument("--mlflow-run-id", help="also log the file and report to this MLflow run")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's own)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_tflite)

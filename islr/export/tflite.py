@@ -1,0 +1,654 @@
+"""TensorFlow Lite export in the Google ISLR competition's serving signature.
+
+The exported file is called exactly as the competition harness called it:
+
+    runner = interpreter.get_signature_runner("serving_default")
+    probabilities = runner(inputs=frames)["outputs"]
+
+- `inputs`: float32 (T, 543, 3), the raw landmarks of ONE recording as the competition
+  loader reads them (x, y, z; NaN where a part was not detected), any T >= 1. Frames past
+  the model's `max_len` are dropped by the in-model preprocessing, as in training.
+- `outputs`: float32 (250,) softmax probabilities (they sum to 1); index i is the class
+  of `sign_to_prediction_index_map.json`. Probabilities rather than logits: the argmax
+  the competition ranked by is the same, and an app can show and threshold them as
+  confidences without knowing that a softmax is missing.
+
+Both `ai_edge_litert.interpreter.Interpreter` and the deprecated `tf.lite.Interpreter`
+run the file. Every architecture is rebuilt with a fixed batch of 1 before conversion,
+so that recurrent layers lower to built-in TFLite ops (the converter runs with
+`TFLITE_BUILTINS` only: a model needing `SELECT_TF_OPS` would convert but the stock
+interpreter refuses to run it).
+
+`export_tflite` converts, checks parity with the Keras model on real and generated
+recordings (one frame, longer than `max_len`, no hands), measures single-thread latency,
+applies the serving gate (size, latency, parity) and writes the file and a JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import numpy as np
+from pydantic import BaseModel, Field
+
+from islr.data.format import PART_SLICES, ROWS_PER_FRAME, atomic_write_bytes_via, read_recording
+from islr.errors import RecordingError
+from islr.export.errors import (
+    ConversionError,
+    ExportError,
+    ExportGateError,
+    MlflowLogError,
+    ServingInputError,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_KEY = "serving_default"
+INPUT_NAME = "inputs"
+OUTPUT_NAME = "outputs"
+OUTPUT_KIND = "probabilities"
+ARTIFACT_PATH = "tflite"
+MB = 1_000_000  # decimal megabytes: the stricter reading of the competition's "40 MB"
+DEFAULT_MAX_LEN = 384  # used only for models without a Preprocess layer
+
+Runtime = Literal["litert", "tensorflow"]
+
+
+class GateConfig(BaseModel):
+    """The serving budget (the competition's: 40 MB, 100 ms per recording) and parity."""
+
+    max_size_mb: float = Field(40.0, gt=0, description="file size limit, 1 MB = 10^6 bytes")
+    max_mean_latency_ms: float = Field(
+        100.0, gt=0, description="mean single-thread latency per recording"
+    )
+    # float32 kernels in a different order than TensorFlow's: differences of 1e-7..1e-5
+    # in a probability; 1e-3 still catches a wrong preprocessing or a lost layer.
+    max_parity_diff: float = Field(1e-3, ge=0, description="max |keras - tflite| probability")
+    min_argmax_agreement: float = Field(1.0, ge=0, le=1)
+    enforce: bool = Field(False, description="raise ExportGateError when the gate fails")
+
+
+class ExportConfig(BaseModel):
+    """How an export is checked. Where users would change values: thresholds in `gate`,
+    how many recordings the parity and latency checks use, and how long they run."""
+
+    gate: GateConfig = Field(default_factory=GateConfig)
+    num_threads: int = Field(1, ge=1, description="interpreter threads (competition: 1)")
+    latency_warmup: int = Field(2, ge=0, description="untimed calls before measuring")
+    latency_repeats: int = Field(5, ge=1, description="timed passes over the recordings")
+    n_real: int = Field(16, ge=0, description="recordings sampled from data_dir, if given")
+    n_generated: int = Field(4, ge=0, description="generated recordings (islr.data.synth)")
+    seed: int = 0
+
+
+class ParityRow(BaseModel):
+    name: str
+    frames: int
+    max_abs_diff: float
+    keras_argmax: int
+    tflite_argmax: int
+
+
+class ParityReport(BaseModel):
+    rows: list[ParityRow]
+    max_abs_diff: float
+    argmax_agreement: float
+
+
+class LatencyReport(BaseModel):
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    n_calls: int
+    num_threads: int
+
+
+class TFLiteExport(BaseModel):
+    """What an export produced and how it measured up against the gate."""
+
+    path: str
+    report_path: str
+    model_name: str
+    size_bytes: int
+    mean_latency_ms: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    num_threads: int
+    parity_max_diff: float
+    argmax_agreement: float
+    n_parity_recordings: int
+    parity: list[ParityRow] = Field(default_factory=list)
+    signature: str = SIGNATURE_KEY
+    input_name: str = INPUT_NAME
+    output_name: str = OUTPUT_NAME
+    output: str = OUTPUT_KIND
+    published: bool = True  # False: an enforced gate failed, only the report was written
+    # set by log_export_to_mlflow: the run it was logged to and the file's runs:/ URI
+    mlflow_run_id: str | None = None
+    mlflow_uri: str | None = None
+    gate_passed: bool
+    gate_reason: str
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / MB
+
+
+# --- conversion ---------------------------------------------------------------------
+
+
+def _float32_config(node: Any) -> Any:
+    """The model config with mixed-precision policies and tensor dtypes set to float32:
+    a model trained in bfloat16/float16 is served in float32 (its variables are float32
+    already), which every TFLite kernel supports."""
+    if isinstance(node, dict):
+        if node.get("class_name") == "DTypePolicy" and str(
+            node.get("config", {}).get("name", "")
+        ).startswith("mixed_"):
+            return "float32"
+        return {
+            key: "float32"
+            if key == "dtype" and value in ("bfloat16", "float16")
+            else _float32_config(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_float32_config(v) for v in node]
+    return node
+
+
+def serving_model(model: keras.Model) -> keras.Model:
+    """A float32 copy of `model` with a fixed batch of 1 and any T, the weights copied.
+
+    A fixed batch lets the recurrent layers convert to built-in ops, and costs nothing
+    since the competition signature takes one recording at a time.
+    """
+    config = model.get_config()
+    input_layers = [
+        layer
+        for layer in (config.get("layers") or [])
+        if isinstance(layer, dict) and layer.get("class_name") == "InputLayer"
+    ]
+    if len(input_layers) != 1:
+        raise ConversionError(
+            f"model {model.name!r}: expected a functional Keras model with one input "
+            f"(raw frames), found {len(input_layers)} input layers"
+        )
+    shape = input_layers[0]["config"].get("batch_shape")
+    if shape is None or len(shape) != 4 or list(shape[2:]) != [ROWS_PER_FRAME, 3]:
+        raise ConversionError(
+            f"model {model.name!r}: input shape {shape}, expected (batch, T, "
+            f"{ROWS_PER_FRAME}, 3) raw landmark frames (islr.models.zoo.build_model)"
+        )
+    input_layers[0]["config"]["batch_shape"] = [1, None, ROWS_PER_FRAME, 3]
+    try:
+        rebuilt = type(model).from_config(_float32_config(config))
+        rebuilt.set_weights(model.get_weights())
+    except Exception as exc:  # any Keras failure: the model cannot be rebuilt
+        raise ConversionError(
+            f"model {model.name!r}: cannot rebuild it with a batch of 1 ({exc})"
+        ) from exc
+    return rebuilt
+
+
+def _converter_summary(exc: Exception) -> str:
+    """The converter's message without its MLIR dump: the lines that name the ops."""
+    lines = [
+        line.strip()
+        for line in str(exc).splitlines()
+        if " op" in f" {line.lower()}" and len(line) < 300 and "current operation" not in line
+    ]
+    return " ".join(lines[:10]) if lines else str(exc).strip()[:1000]
+
+
+def convert_to_tflite(model: keras.Model) -> bytes:
+    """The TFLite flatbuffer of `model` in the competition's serving signature."""
+    import tensorflow as tf
+
+    serving = serving_model(model)
+
+    def serve(inputs):
+        logits = serving(keras.ops.expand_dims(inputs, 0), training=False)
+        probabilities = keras.ops.softmax(keras.ops.cast(logits, "float32"), axis=-1)
+        return {OUTPUT_NAME: probabilities[0]}
+
+    spec = tf.TensorSpec([None, ROWS_PER_FRAME, 3], tf.float32, name=INPUT_NAME)
+    # Keras's ExportArchive tracks the Keras 3 variables so that the converter freezes
+    # them; a plain tf.Module or concrete function leaves them as resource variables,
+    # which the interpreter then cannot read.
+    archive = keras.export.ExportArchive()
+    archive.track(serving)
+    archive.add_endpoint(SIGNATURE_KEY, serve, [spec])
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="islr-tflite-") as tmp:
+        try:
+            archive.write_out(tmp, verbose=False)
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                tmp, signature_keys=[SIGNATURE_KEY]
+            )
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            content = converter.convert()
+        except Exception as exc:  # the converter's own errors carry no common base
+            raise ConversionError(
+                f"model {model.name!r}: TFLite conversion with built-in ops only failed: "
+                f"{_converter_summary(exc)}. Replace the layers using these ops by ones "
+                "TFLite supports (https://ai.google.dev/edge/litert/models/ops_compatibility)"
+            ) from exc
+    log.info(
+        "converted %s to TFLite: %.2f MB in %.1f s",
+        model.name,
+        len(content) / MB,
+        time.perf_counter() - started,
+    )
+    return content
+
+
+def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
+    """Load a `.keras` model of the zoo in safe mode (only registered layers)."""
+    import islr.models.zoo  # noqa: F401  (registers the islr layers for deserialization)
+
+    file = Path(path)
+    if not file.is_file():
+        raise ExportError(f"{file}: no such model file; pass a .keras file saved by training")
+    try:
+        return keras.saving.load_model(file, safe_mode=True)
+    except Exception as exc:
+        raise ExportError(f"{file}: not a loadable .keras model ({exc})") from exc
+
+
+# --- running the exported model -----------------------------------------------------
+
+
+def load_interpreter(
+    model: str | os.PathLike[str] | bytes, num_threads: int = 1, runtime: Runtime = "litert"
+):
+    """An interpreter for a `.tflite` file or its bytes: LiteRT (`ai_edge_litert`, the
+    default) or TensorFlow's own, deprecated `tf.lite.Interpreter`."""
+    source = (
+        {"model_content": bytes(model)}
+        if isinstance(model, bytes | bytearray)
+        else {"model_path": str(model)}
+    )
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter(num_threads=num_threads, **source)
+    if runtime == "tensorflow":
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the deprecation notice
+            return tf.lite.Interpreter(num_threads=num_threads, **source)
+    raise ValueError(f"runtime must be 'litert' or 'tensorflow', got {runtime!r}")
+
+
+def check_frames(frames: Any) -> np.ndarray:
+    """`frames` as a contiguous float32 (T, 543, 3) array, T >= 1, or ServingInputError."""
+    try:
+        array = np.ascontiguousarray(frames, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ServingInputError(f"frames: not a numeric array ({exc})") from exc
+    if array.ndim != 3 or array.shape[1:] != (ROWS_PER_FRAME, 3) or array.shape[0] < 1:
+        raise ServingInputError(
+            f"frames: shape {array.shape}, expected (T, {ROWS_PER_FRAME}, 3) with T >= 1: "
+            "one recording as read by islr.data.format.read_recording"
+        )
+    return array
+
+
+class TFLiteClassifier:
+    """An exported model behind the competition call; `predict` returns probabilities.
+
+    An interpreter is not thread-safe: use one classifier per thread.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | bytes,
+        num_threads: int = 1,
+        runtime: Runtime = "litert",
+    ) -> None:
+        self.source = "<bytes>" if isinstance(model, bytes | bytearray) else str(model)
+        if not isinstance(model, bytes | bytearray) and not Path(model).is_file():
+            raise ExportError(f"{model}: no such TFLite file")
+        try:
+            self.interpreter = load_interpreter(model, num_threads, runtime)
+        except ValueError as exc:
+            raise ExportError(f"{self.source}: not a TFLite model ({exc})") from exc
+        signatures = self.interpreter.get_signature_list()
+        found = signatures.get(SIGNATURE_KEY)
+        if found is None or found["inputs"] != [INPUT_NAME] or found["outputs"] != [OUTPUT_NAME]:
+            raise ExportError(
+                f"{self.source}: signature {SIGNATURE_KEY!r} with input {INPUT_NAME!r} and "
+                f"output {OUTPUT_NAME!r} expected, found {signatures}; export the model "
+                "with `islr export tflite`"
+            )
+        self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
+        self.num_threads = num_threads
+
+    def predict(self, frames: Any) -> np.ndarray:
+        """Class probabilities (250,) of one recording of shape (T, 543, 3)."""
+        return self.runner(**{INPUT_NAME: check_frames(frames)})[OUTPUT_NAME]
+
+
+# --- parity and latency -------------------------------------------------------------
+
+
+def model_max_len(model: keras.Model) -> int:
+    """The `max_len` of the model's Preprocess layer (frames kept per recording)."""
+    from islr.models.preprocessing import Preprocess
+
+    for layer in model.layers:
+        if isinstance(layer, Preprocess):
+            return layer.max_len
+    log.warning(
+        "model %s has no Preprocess layer; assuming max_len %d", model.name, DEFAULT_MAX_LEN
+    )
+    return DEFAULT_MAX_LEN
+
+
+def _real_recordings(data_dir: str | os.PathLike[str], n: int, seed: int):
+    from islr.data.ingest import read_index
+
+    index = read_index(data_dir)
+    index = index[index["file"].notna() & index["path_missing"].isna()]
+    if len(index) > n:
+        index = index.sample(n, random_state=seed).sort_index()
+    out = []
+    for row in index.itertuples():
+        try:
+            out.append((f"real:{row.path}", read_recording(row.file)))
+        except RecordingError as exc:  # quarantined by validation; not a parity input
+            log.warning("parity check skips %s", exc)
+    return out
+
+
+def _generated_recordings(n: int, seed: int):
+    from islr.data.synth import make_participants, select_signs, simulate_recording
+
+    signs, people = select_signs(n), make_participants(n, seed)
+    return [
+        (f"generated:{sign}", simulate_recording(sign, person, seed, 0)[0].astype(np.float32))
+        for sign, person in zip(signs, people, strict=True)
+    ]
+
+
+def parity_recordings(
+    max_len: int,
+    data_dir: str | os.PathLike[str] | None = None,
+    n_real: int = 16,
+    n_generated: int = 4,
+    seed: int = 0,
+) -> list[tuple[str, np.ndarray]]:
+    """Named (T, 543, 3) recordings for the parity and latency checks: up to `n_real`
+    from an asl-signs folder, `n_generated` generated ones, and the edge cases a served
+    model meets: a single frame, a recording longer than `max_len`, no hands at all."""
+    recordings = []
+    if data_dir is not None and n_real > 0:
+        recordings += _real_recordings(data_dir, n_real, seed)
+    recordings += _generated_recordings(n_generated, seed) if n_generated else []
+    # The edge cases derive from the longest recording: the most real frames to repeat.
+    base = (
+        max((f for _, f in recordings), key=len)
+        if recordings
+        else _generated_recordings(1, seed)[0][1]
+    )
+    repeats = -(-(max_len + max(8, max_len // 4)) // len(base))  # ceil division
+    no_hands = base.copy()
+    no_hands[:, PART_SLICES["left_hand"]] = np.nan
+    no_hands[:, PART_SLICES["right_hand"]] = np.nan
+    recordings += [
+        ("edge:one_frame", base[:1].copy()),
+        (f"edge:longer_than_max_len_{max_len}", np.concatenate([base] * repeats)),
+        ("edge:no_hands", no_hands),
+    ]
+    return recordings
+
+
+def keras_probabilities(model: keras.Model, frames: np.ndarray) -> np.ndarray:
+    """The Keras model's probabilities (250,) for one recording: the parity reference."""
+    logits = model(frames[None], training=False)
+    probabilities = keras.ops.softmax(keras.ops.cast(logits, "float32"), axis=-1)
+    return keras.ops.convert_to_numpy(probabilities)[0]
+
+
+def _graph_probabilities(model: keras.Model):
+    """`keras_probabilities` as one traced TensorFlow function for any T: the recurrent
+    layers then run as a graph loop instead of Python steps (10x faster on CPU)."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, ROWS_PER_FRAME, 3], tf.float32)])
+    def probabilities(frames):
+        logits = model(frames, training=False)
+        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)[0]
+
+    return lambda frames: probabilities(frames[None]).numpy()
+
+
+def check_parity(
+    model: keras.Model, classifier: TFLiteClassifier, recordings: list[tuple[str, np.ndarray]]
+) -> ParityReport:
+    """Keras vs TFLite probabilities on each recording: max |difference| and argmax."""
+    reference = _graph_probabilities(model)
+    rows = []
+    for name, frames in recordings:
+        expected = reference(check_frames(frames))
+        got = classifier.predict(frames)
+        rows.append(
+            ParityRow(
+                name=name,
+                frames=len(frames),
+                max_abs_diff=float(np.max(np.abs(expected - got))),
+                keras_argmax=int(np.argmax(expected)),
+                tflite_argmax=int(np.argmax(got)),
+            )
+        )
+    return ParityReport(
+        rows=rows,
+        max_abs_diff=max(r.max_abs_diff for r in rows),
+        argmax_agreement=float(np.mean([r.keras_argmax == r.tflite_argmax for r in rows])),
+    )
+
+
+def measure_latency(
+    classifier: TFLiteClassifier,
+    recordings: list[tuple[str, np.ndarray]],
+    warmup: int = 2,
+    repeats: int = 5,
+) -> LatencyReport:
+    """Wall time of the competition call per recording (input resize included, as the
+    harness paid it), over `repeats` passes after `warmup` untimed calls."""
+    frames = [check_frames(f) for _, f in recordings]
+    for i in range(warmup):
+        classifier.predict(frames[i % len(frames)])
+    times = []
+    for _ in range(repeats):
+        for x in frames:
+            started = time.perf_counter()
+            classifier.runner(**{INPUT_NAME: x})
+            times.append((time.perf_counter() - started) * 1000.0)
+    ms = np.asarray(times)
+    return LatencyReport(
+        mean_ms=float(ms.mean()),
+        p50_ms=float(np.percentile(ms, 50)),
+        p95_ms=float(np.percentile(ms, 95)),
+        n_calls=len(times),
+        num_threads=classifier.num_threads,
+    )
+
+
+# --- gate and export ----------------------------------------------------------------
+
+
+def apply_gate(export: TFLiteExport, gate: GateConfig) -> TFLiteExport:
+    """A copy of `export` with `gate_passed` and a reason naming every measured value
+    against its limit; raises ExportGateError when it fails and `gate.enforce` is set."""
+    checks = [
+        (
+            export.size_bytes <= gate.max_size_mb * MB,
+            f"size {export.size_mb:.2f} MB (limit {gate.max_size_mb:g} MB)",
+        ),
+        (
+            export.mean_latency_ms <= gate.max_mean_latency_ms,
+            f"mean latency {export.mean_latency_ms:.2f} ms with {export.num_threads} "
+            f"thread(s) (limit {gate.max_mean_latency_ms:g} ms)",
+        ),
+        (
+            export.parity_max_diff <= gate.max_parity_diff,
+            f"parity max |diff| {export.parity_max_diff:.2e} (limit {gate.max_parity_diff:g})",
+        ),
+        (
+            export.argmax_agreement >= gate.min_argmax_agreement,
+            f"argmax agreement {export.argmax_agreement:.3f} "
+            f"(minimum {gate.min_argmax_agreement:g})",
+        ),
+    ]
+    failed = [text for ok, text in checks if not ok]
+    reason = (
+        "failed: " + "; ".join(failed)
+        if failed
+        else "passed: " + "; ".join(text for _, text in checks)
+    )
+    result = export.model_copy(update={"gate_passed": not failed, "gate_reason": reason})
+    if failed and gate.enforce:
+        raise _gate_error(result)
+    return result
+
+
+def _gate_error(export: TFLiteExport) -> ExportGateError:
+    return ExportGateError(
+        f"{export.path}: TFLite export of {export.model_name!r} {export.gate_reason}. "
+        f"Report: {export.report_path}. Shrink the model (dim, blocks) or relax the gate "
+        "(ExportConfig.gate; --max-size-mb/--max-latency-ms on the command line); with "
+        "enforce off a failed gate is only reported."
+    )
+
+
+def report_path_for(out_path: str | os.PathLike[str]) -> Path:
+    """Where the JSON report of an export to `out_path` goes: beside it."""
+    out = Path(out_path)
+    return out.with_name(f"{out.stem}.export.json")
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes_via(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def export_tflite(
+    model: keras.Model,
+    out_path: str | os.PathLike[str],
+    config: ExportConfig | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> TFLiteExport:
+    """Convert, check parity (real recordings from `data_dir` when given, generated and
+    edge-case ones always), measure latency, gate, and write `out_path` + its report.
+
+    The model is checked from memory before anything is written. When the gate fails
+    and `config.gate.enforce` is set, only the report is written (the .tflite is not
+    published) and ExportGateError is raised; otherwise both are written, atomically.
+    """
+    config = config or ExportConfig()
+    out = Path(out_path)
+    report = report_path_for(out)
+    content = convert_to_tflite(model)
+    classifier = TFLiteClassifier(content, num_threads=config.num_threads)
+    recordings = parity_recordings(
+        model_max_len(model), data_dir, config.n_real, config.n_generated, config.seed
+    )
+    # A model trained in mixed precision is served in float32 (see serving_model): the
+    # reference is then its float32 copy, so that parity measures the conversion and
+    # not bfloat16 rounding.
+    mixed = any(getattr(layer, "compute_dtype", "float32") != "float32" for layer in model.layers)
+    reference = serving_model(model) if mixed else model
+    parity = check_parity(reference, classifier, recordings)
+    latency = measure_latency(classifier, recordings, config.latency_warmup, config.latency_repeats)
+    export = TFLiteExport(
+        path=str(out),
+        report_path=str(report),
+        model_name=model.name,
+        size_bytes=len(content),
+        mean_latency_ms=latency.mean_ms,
+        p50_latency_ms=latency.p50_ms,
+        p95_latency_ms=latency.p95_ms,
+        num_threads=config.num_threads,
+        parity_max_diff=parity.max_abs_diff,
+        argmax_agreement=parity.argmax_agreement,
+        n_parity_recordings=len(parity.rows),
+        parity=parity.rows,
+        gate_passed=False,
+        gate_reason="not evaluated",
+    )
+    export = apply_gate(export, config.gate.model_copy(update={"enforce": False}))
+    if not export.gate_passed and config.gate.enforce:
+        export = export.model_copy(update={"published": False})
+        _write_text(report, export.model_dump_json(indent=2))
+        raise _gate_error(export)
+    atomic_write_bytes_via(out, lambda tmp: Path(tmp).write_bytes(content))
+    _write_text(report, export.model_dump_json(indent=2))
+    log.info("wrote %s (%s gate %s)", out, model.name, export.gate_reason)
+    return export
+
+
+def log_export_to_mlflow(
+    export: TFLiteExport,
+    run_id: str,
+    tracking_uri: str | None = None,
+    artifact_path: str = ARTIFACT_PATH,
+) -> TFLiteExport:
+    """Log the .tflite and its report as artifacts under `artifact_path` of an existing
+    MLflow run (e.g. the run that trained the model), with the gate figures as metrics.
+
+    Returns the export with `mlflow_run_id` and `mlflow_uri` (`runs:/<id>/tflite/<file>`,
+    None when the model was not published) set; the logged report carries them too."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException as exc:
+        raise MlflowLogError(
+            f"MLflow run {run_id!r} not found at {tracking_uri or mlflow.get_tracking_uri()} "
+            f"({exc.message}); pass the id of the run that trained the model"
+        ) from exc
+    files = [Path(export.report_path)] + ([Path(export.path)] if export.published else [])
+    for file in files:
+        if not file.is_file():
+            raise MlflowLogError(f"{file}: file of the export is missing; export again")
+    uri = f"runs:/{run_id}/{artifact_path}/{Path(export.path).name}" if export.published else None
+    export = export.model_copy(update={"mlflow_run_id": run_id, "mlflow_uri": uri})
+    _write_text(Path(export.report_path), export.model_dump_json(indent=2))
+    for file in files:
+        client.log_artifact(run_id, str(file), artifact_path)
+    now = int(time.time() * 1000)
+    figures = {
+        "tflite_size_mb": export.size_mb,
+        "tflite_mean_latency_ms": export.mean_latency_ms,
+        "tflite_p50_latency_ms": export.p50_latency_ms,
+        "tflite_p95_latency_ms": export.p95_latency_ms,
+        "tflite_parity_max_diff": export.parity_max_diff,
+        "tflite_argmax_agreement": export.argmax_agreement,
+        "tflite_gate_passed": float(export.gate_passed),
+    }
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in figures.items()])
+    client.set_tag(run_id, "tflite_gate", export.gate_reason[:5000])
+    log.info("logged %s to MLflow run %s under %s/", export.path, run_id, artifact_path)
+    return export
+
+
+def read_export_report(path: str | os.PathLike[str]) -> TFLiteExport:
+    """Read a report written by `export_tflite` (e.g. to show it in an app)."""
+    try:
+        return TFLiteExport.model_validate(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: not a readable TFLite export report ({exc})") from exc
