@@ -1,14 +1,21 @@
-"""Summarize a data pipeline run: what came in, what was quarantined, where outputs are."""
+"""Summaries of pipeline runs: what came in, what was quarantined, what was trained and
+decided, where the outputs are."""
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
+import mlflow
 from zenml import step
+from zenml.client import Client
 from zenml.types import MarkdownString
 
 from islr.data.lineage import DataFingerprint
 from islr.data.tfrecord import TFRecordSet
 from islr.data.validate import ValidationReport
+from islr.evaluation.registry import PromotionDecision
+from islr.evaluation.report import ComparisonReport
+from islr.export.tflite import TFLiteExport
 
 log = logging.getLogger(__name__)
 
@@ -31,5 +38,77 @@ def summarize_data(
             f"- TFRecords: {tfrecords.n_records} records ({counts}) in `{tfrecords.directory}`",
         ]
     )
+    log.info("\n%s", text)
+    return MarkdownString(text)
+
+
+@step
+def tflite_uris(exports: list[TFLiteExport]) -> Annotated[dict[str, str], "tflite_uris"]:
+    """Run name -> where its published TFLite file is (the registry tags each version)."""
+    return {
+        Path(export.path).stem: export.mlflow_uri or str(Path(export.path).resolve())
+        for export in exports
+        if export.published
+    }
+
+
+@step(enable_cache=False)
+def summarize_main(
+    data_fingerprint: DataFingerprint,
+    validation_report: ValidationReport,
+    comparison: ComparisonReport,
+    decision: PromotionDecision,
+    exports: list[TFLiteExport],
+    summary_path: str = "outputs/reports/summary.md",
+) -> Annotated[MarkdownString, "main_summary"]:
+    """What the main job did, as markdown: the comparison table, the champion decision
+    and why, the TFLite exports against their gate, where every artifact is, and how to
+    open these runs in the MLflow UI. Also written to `summary_path`."""
+    tracker = Client().active_stack.experiment_tracker
+    tracking_uri = tracker.get_tracking_uri() if tracker is not None else mlflow.get_tracking_uri()
+    lines = [
+        "## islr main job",
+        f"- data: `{data_fingerprint.data_dir}` ({data_fingerprint.n_files} files, md5 "
+        f"`{data_fingerprint.md5}`); {validation_report.n_valid} valid, "
+        f"{validation_report.n_invalid} quarantined",
+        "",
+        comparison.markdown.strip(),
+        "",
+        f"**Registry** `{decision.model_name}`: "
+        + (
+            f"version {decision.version} ({decision.run}) is the new champion."
+            if decision.promoted
+            else f"champion stays version {decision.champion_version}; "
+            f"version {decision.version} ({decision.run}) is the challenger."
+        ),
+        f"Why: {decision.reason}",
+        "",
+        "| run | TFLite MB | mean ms | p95 ms | parity max diff | gate |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for export in exports:
+        lines.append(
+            f"| {Path(export.path).stem} | {export.size_mb:.2f} | {export.mean_latency_ms:.1f} "
+            f"| {export.p95_latency_ms:.1f} | {export.parity_max_diff:.1e} "
+            f"| {'pass' if export.gate_passed else 'FAIL: ' + export.gate_reason} |"
+        )
+    lines += [
+        "",
+        "Artifacts:",
+        f"- comparison: `{comparison.markdown_path}` and `{comparison.html_path}`",
+        f"- validation report: `{validation_report.report_path}`",
+        f"- TFLite files: `{Path(exports[0].path).parent}/`" if exports else "- no TFLite files",
+        f"- MLflow (runs, models, registry): `{tracking_uri}`",
+        "",
+        "Compare the runs side by side in the MLflow UI:",
+        "",
+        f"    mlflow ui --backend-store-uri '{tracking_uri}' --host 127.0.0.1 --port 5000",
+    ]
+    text = "\n".join(lines) + "\n"
+    path = Path(summary_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
     log.info("\n%s", text)
     return MarkdownString(text)

@@ -1,0 +1,61 @@
+"""The main job: data -> train every configured run -> evaluate, export each ->
+compare -> register (champion gate) -> summary."""
+
+from pathlib import Path
+
+from zenml import pipeline
+
+from islr.training.config import load_run_config
+from pipelines.data import data_steps
+from pipelines.training import ALL_RUNS
+from steps.compare import compare_runs
+from steps.evaluate import evaluate_model
+from steps.export import export_tflite
+from steps.register import register_models
+from steps.summary import summarize_main, tflite_uris
+from steps.train import train_model
+
+
+@pipeline(enable_cache=True)
+def main_pipeline(
+    data_dir: str = "data",
+    runs: list[str] | None = None,
+    scale: str = "quickstart",
+    runs_dir: str = "configs/runs",
+    scales_dir: str = "configs/scales",
+):
+    """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
+    `scales_dir`. Each run trains, is evaluated on the test split and exported to TFLite;
+    the runs are then compared and registered, and the champion gate decides."""
+    fingerprint, report, manifest, tfrecords = data_steps(data_dir)
+    evaluations, probabilities, exports = [], [], []
+    for name in runs or ALL_RUNS:
+        model, result = train_model(
+            tfrecords=tfrecords,
+            fold_manifest=manifest,
+            data_fingerprint=fingerprint,
+            config=load_run_config(
+                Path(runs_dir) / f"{name}.yaml", Path(scales_dir) / f"{scale}.yaml"
+            ),
+            scale=scale,
+            id=f"train_{name}",
+        )
+        evaluation, probs = evaluate_model(
+            model=model, train_result=result, tfrecords=tfrecords, id=f"evaluate_{name}"
+        )
+        exports.append(
+            export_tflite(model=model, train_result=result, data_dir=data_dir, id=f"export_{name}")
+        )
+        evaluations.append(evaluation)
+        probabilities.append(probs)
+    comparison = compare_runs(evaluations=evaluations, probabilities=probabilities)
+    decision = register_models(
+        evaluations=evaluations, tfrecords=tfrecords, tflite_uris=tflite_uris(exports=exports)
+    )
+    summarize_main(
+        data_fingerprint=fingerprint,
+        validation_report=report,
+        comparison=comparison,
+        decision=decision,
+        exports=exports,
+    )

@@ -1,0 +1,111 @@
+"""The main job end to end on data the size of the embedded set: train -> evaluate ->
+export -> compare -> register. The first run's model beats chance on held-out
+participants and becomes the champion; a worse run afterwards leaves it in place."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+
+from islr.data.format import read_recording
+
+
+@pytest.fixture(scope="module")
+def embedded_like(tmp_path_factory) -> Path:
+    """The embedded data set's recipe (data.dvc meta): 20 signs x 8 signers x 3 takes."""
+    from islr.data.synth import generate_dataset
+
+    meta = yaml.safe_load(Path("data.dvc").read_text())["meta"]
+    out = tmp_path_factory.mktemp("embedded") / "data"
+    generate_dataset(
+        out,
+        n_signs=meta["signs"],
+        n_participants=meta["participants"],
+        per_sign=meta["per_sign"],
+        seed=meta["seed"],
+        workers=0,
+    )
+    return out
+
+
+def write_config(tmp_path: Path, data: Path, runs: list[str], scale: str, scales: Path) -> Path:
+    config = yaml.safe_load(Path("configs/quickstart.yaml").read_text())
+    config["parameters"].update(
+        {"data_dir": str(data), "runs": runs, "scale": scale, "scales_dir": str(scales)}
+    )
+    steps = config["steps"]
+    steps["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "validation")
+    steps["compare_runs"]["parameters"]["report_dir"] = str(tmp_path / "reports")
+    steps["summarize_main"]["parameters"]["summary_path"] = str(tmp_path / "summary.md")
+    for name in runs:
+        steps[f"train_{name}"] = {"parameters": {"out_root": str(tmp_path / "runs")}}
+        steps[f"evaluate_{name}"] = {"parameters": {"out_root": str(tmp_path / "evaluation")}}
+        steps[f"export_{name}"] = {"parameters": {"out_root": str(tmp_path / "tflite")}}
+    path = tmp_path / f"main-{scale}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_main_job_registers_a_champion_and_keeps_it_against_a_worse_run(
+    zenml_stack, embedded_like, real_data_dir, tmp_path, monkeypatch, repo_root
+):
+    monkeypatch.chdir(repo_root)
+    scales = tmp_path / "scales"
+    scales.mkdir()
+    shutil.copy("configs/scales/quickstart.yaml", scales / "quickstart.yaml")
+    # a run that cannot learn: one epoch at a learning rate of 1e-6
+    worse = yaml.safe_load((scales / "quickstart.yaml").read_text())
+    worse["train"].update({"epochs": 1, "lr_max": 1e-6})
+    (scales / "worse.yaml").write_text(yaml.safe_dump(worse))
+
+    from pipelines.main import main_pipeline
+
+    config = write_config(tmp_path, embedded_like, ["cnn_transformer"], "quickstart", scales)
+    run = main_pipeline.with_options(config_path=str(config))()
+    assert str(run.status).endswith("completed")
+
+    evaluation = run.steps["evaluate_cnn_transformer"].outputs["evaluation"][0].load()
+    # one held-out participant per split; 20 signs, so chance is 0.05
+    assert evaluation.metrics.accuracy > 0.10, evaluation.metrics
+    decision = run.steps["register_models"].outputs["promotion_decision"][0].load()
+    assert decision.promoted and decision.run == "cnn_transformer"
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| cnn_transformer |" in summary  # one run: no ensemble row
+    assert "new champion" in summary and "mlflow ui --backend-store-uri" in summary
+
+    tracking_uri = zenml_stack.active_stack.experiment_tracker.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    champion = mlflow.keras.load_model(f"models:/{decision.model_name}@champion")
+    frames = read_recording(sorted(real_data_dir.rglob("*.parquet"))[0])
+    logits = np.asarray(champion(frames[None]))
+    assert logits.shape == (1, 250) and np.isfinite(logits).all()
+
+    export = run.steps["export_cnn_transformer"].outputs["tflite_export"][0].load()
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=export.path).get_signature_runner("serving_default")
+    scores = runner(inputs=frames)["outputs"]
+    assert scores.shape == (250,)
+    assert int(np.argmax(scores)) == int(np.argmax(logits[0]))
+    version = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version(
+        decision.model_name, decision.version
+    )
+    assert version.tags["run"] == "cnn_transformer" and version.tags["tflite_uri"]
+
+    # a worse run is registered as the challenger; the champion stays
+    config = write_config(tmp_path, embedded_like, ["cnn"], "worse", scales)
+    again = main_pipeline.with_options(config_path=str(config))()
+    second = again.steps["register_models"].outputs["promotion_decision"][0].load()
+    assert not second.promoted
+    assert second.champion_version == decision.version
+    assert second.challenger_version == second.registered["cnn"]
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    champion_now = client.get_model_version_by_alias(decision.model_name, "champion")
+    assert str(champion_now.version) == decision.version
+    assert "stays" in (tmp_path / "summary.md").read_text()
