@@ -1,19 +1,15 @@
 """The main job: data -> train every configured run -> evaluate, export each ->
 compare -> register (champion gate) -> summary."""
 
-from pathlib import Path
-
 from zenml import pipeline
 
-from islr.training.config import load_run_config
 from pipelines.data import data_steps
-from pipelines.training import ALL_RUNS
+from pipelines.training import train_steps
 from steps.compare import compare_runs
 from steps.evaluate import evaluate_model
 from steps.export import export_tflite
 from steps.register import register_models
 from steps.summary import summarize_main, tflite_uris
-from steps.train import train_model
 
 
 @pipeline(enable_cache=True)
@@ -29,17 +25,9 @@ def main_pipeline(
     the runs are then compared and registered, and the champion gate decides."""
     fingerprint, report, manifest, tfrecords = data_steps(data_dir)
     evaluations, probabilities, exports = [], [], []
-    for name in runs or ALL_RUNS:
-        model, result = train_model(
-            tfrecords=tfrecords,
-            fold_manifest=manifest,
-            data_fingerprint=fingerprint,
-            config=load_run_config(
-                Path(runs_dir) / f"{name}.yaml", Path(scales_dir) / f"{scale}.yaml"
-            ),
-            scale=scale,
-            id=f"train_{name}",
-        )
+    for name, model, result in train_steps(
+        tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir
+    ):
         evaluation, probs = evaluate_model(
             model=model, train_result=result, tfrecords=tfrecords, id=f"evaluate_{name}"
         )

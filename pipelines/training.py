@@ -20,20 +20,16 @@ ALL_RUNS = (
 )
 
 
-@pipeline(enable_cache=True)
-def training_pipeline(
-    data_dir: str = "data",
-    runs: list[str] | None = None,
-    scale: str = "quickstart",
-    runs_dir: str = "configs/runs",
-    scales_dir: str = "configs/scales",
-):
-    """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
-    `scales_dir` (quickstart or full). Run files are resolved here, when the pipeline is
-    compiled, and each training step gets its full config as a parameter."""
-    fingerprint, _, manifest, tfrecords = data_steps(data_dir)
+def train_steps(
+    tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir
+) -> list[tuple[str, object, object]]:
+    """One training step per run (id `train_<run>`), shared by every pipeline that
+    trains; returns (run name, model output, train-result output) per run. Run files
+    are resolved when the pipeline is compiled, so each step gets its full config as a
+    parameter and any change to a run or scale file re-trains that run."""
+    trained = []
     for name in runs or ALL_RUNS:
-        train_model(
+        model, result = train_model(
             tfrecords=tfrecords,
             fold_manifest=manifest,
             data_fingerprint=fingerprint,
@@ -43,3 +39,19 @@ def training_pipeline(
             scale=scale,
             id=f"train_{name}",
         )
+        trained.append((name, model, result))
+    return trained
+
+
+@pipeline(enable_cache=True)
+def training_pipeline(
+    data_dir: str = "data",
+    runs: list[str] | None = None,
+    scale: str = "quickstart",
+    runs_dir: str = "configs/runs",
+    scales_dir: str = "configs/scales",
+):
+    """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
+    `scales_dir` (quickstart or full)."""
+    fingerprint, _, manifest, tfrecords = data_steps(data_dir)
+    train_steps(tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir)

@@ -143,22 +143,24 @@ def _pipeline_step_ids(runs: list[str]) -> set[str]:
     """Step ids of the main pipeline, read from its source: each `steps.*` call is a
     step named after the function, or `id=f"<prefix>{name}"` once per run."""
     ids = set(DATA_STEPS)
-    tree = ast.parse(MAIN_PIPELINE.read_text())
-    imported = {
-        alias.asname or alias.name
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("steps.")
-        for alias in node.names
-    }
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in imported):
-            continue
-        step_id = next((k.value for k in node.keywords if k.arg == "id"), None)
-        if isinstance(step_id, ast.JoinedStr):
-            prefix = "".join(v.value for v in step_id.values if isinstance(v, ast.Constant))
-            ids |= {f"{prefix}{run}" for run in runs}
-        else:
-            ids.add(node.func.id)
+    # the main pipeline and the pipeline modules whose wiring it reuses
+    for path in (MAIN_PIPELINE, MAIN_PIPELINE.with_name("training.py")):
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.asname or alias.name
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("steps.")
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in imported):
+                continue
+            step_id = next((k.value for k in node.keywords if k.arg == "id"), None)
+            if isinstance(step_id, ast.JoinedStr):
+                prefix = "".join(v.value for v in step_id.values if isinstance(v, ast.Constant))
+                ids |= {f"{prefix}{run}" for run in runs}
+            else:
+                ids.add(node.func.id)
     return ids
 
 

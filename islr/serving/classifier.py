@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "islr-sign-classifier"
 CHAMPION_ALIAS = "champion"
-TFLITE_SIGNATURE = "serving_default"
-TFLITE_INPUT = "inputs"
-TFLITE_OUTPUT = "outputs"
 MODEL_SUFFIXES = (".keras", ".tflite")
 
 
@@ -149,38 +146,26 @@ class KerasClassifier(SignClassifier):
 
 
 class TFLiteClassifier(SignClassifier):
-    """A `.tflite` file run by LiteRT through its `serving_default` signature."""
+    """A `.tflite` file in the competition's signature, run by LiteRT (the exporter's own
+    runner, so the app checks a file exactly as the export step does)."""
 
     def __init__(self, path: Path, info: ModelInfo) -> None:
         super().__init__(info)
-        from ai_edge_litert.interpreter import Interpreter
+        from islr.export.errors import ExportError
+        from islr.export.tflite import TFLiteClassifier as Runner
 
         try:
-            self.interpreter = Interpreter(model_path=str(path))
-        except (ValueError, RuntimeError) as exc:
+            self.runner = Runner(path)
+        except ExportError as exc:
             raise ModelSourceError(
-                str(path), f"not a TFLite model LiteRT can load ({exc})"
+                str(path),
+                f"not a TFLite model LiteRT can load in the serving signature ({exc})",
+                "Export with `islr export tflite MODEL.keras OUT.tflite`",
             ) from exc
-        signatures = self.interpreter.get_signature_list()
-        if TFLITE_SIGNATURE not in signatures:
-            raise ModelSourceError(
-                str(path),
-                f"no signature {TFLITE_SIGNATURE!r} (found: {sorted(signatures) or 'none'})",
-                "Export with `serving_default`, input `inputs` (T, 543, 3), output `outputs`",
-            )
-        spec = signatures[TFLITE_SIGNATURE]
-        if TFLITE_INPUT not in spec["inputs"] or TFLITE_OUTPUT not in spec["outputs"]:
-            raise ModelSourceError(
-                str(path),
-                f"signature {TFLITE_SIGNATURE!r} has inputs {spec['inputs']} and outputs "
-                f"{spec['outputs']}, expected input {TFLITE_INPUT!r} and output {TFLITE_OUTPUT!r}",
-            )
-        self.runner = self.interpreter.get_signature_runner(TFLITE_SIGNATURE)
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         # The signature runner resizes its input to each recording's frame count.
-        scores = self.runner(**{TFLITE_INPUT: frames})[TFLITE_OUTPUT]
-        return to_probabilities(np.asarray(scores).reshape(-1))
+        return to_probabilities(np.asarray(self.runner.predict(frames)).reshape(-1))
 
 
 def _load_keras(path: Path, description: str) -> Any:

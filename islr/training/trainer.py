@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 
 import keras
 import tensorflow as tf
@@ -32,6 +33,12 @@ from islr.training.precision import set_precision
 from islr.training.schedules import OneCycle, WeightDecaySchedule
 
 log = logging.getLogger(__name__)
+
+# Keras warns about two things that are by design here: `fit` passes shuffle=True to a
+# tf.data input that shuffles itself, and an epoch of the (finite, unrepeated)
+# validation set "runs out of data" when it ends.
+warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed", category=UserWarning)
+warnings.filterwarnings("ignore", message=r"Your input ran out of data", category=UserWarning)
 
 MODEL_FILE = "model.keras"
 
