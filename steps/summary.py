@@ -96,7 +96,12 @@ def summarize_main(
         "",
         "Artifacts:",
         f"- comparison: `{comparison.markdown_path}` and `{comparison.html_path}`",
-        f"- validation report: `{validation_report.report_path}`",
+        "- validation report: `"
+        + (
+            validation_report.report_path
+            or f"outputs/validation/{data_fingerprint.md5.removesuffix('.dir')}/"
+        )
+        + "`",
         f"- TFLite files: `{Path(exports[0].path).parent}/`" if exports else "- no TFLite files",
         f"- MLflow (runs, models, registry): `{tracking_uri}`",
         "",

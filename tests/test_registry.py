@@ -182,6 +182,21 @@ def test_a_better_run_takes_champion(world):
     assert _aliases("gate-lone") == {"champion": "3", "previous_champion": "1"}
 
 
+def test_a_rerun_of_the_same_training_runs_registers_nothing_twice(world):
+    """A pipeline re-run whose training steps were cached brings the same MLflow runs
+    again: their versions are reused, and the champion is not its own challenger."""
+    config = RegistryConfig(model_name="gate-rerun")
+    register_evaluations([world["e1"]["a"]], config)  # v1 champion
+    again = register_evaluations([world["e1"]["a"], world["e1"]["b"]], config)
+    assert again.registered == {"a": "1", "b": "2"}
+    assert not again.promoted and again.champion_version == "1"
+    assert "champion already" in again.reason
+    assert again.challenger_version == "2"
+    assert _aliases("gate-rerun") == {"champion": "1", "challenger": "2"}
+    assert _tags("gate-rerun", "1")["gate_outcome"] == "champion"
+    assert len(MlflowClient().search_model_versions("name = 'gate-rerun'")) == 2
+
+
 def test_minimum_improvement_and_other_metrics(world):
     config = RegistryConfig(model_name="gate-margin", min_improvement=0.2)
     register_evaluations([world["e1"]["c"]], config)  # champion 1/6

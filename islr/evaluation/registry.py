@@ -180,6 +180,14 @@ def _improvement(new: float, old: float, greater_is_better: bool) -> float:
     return new - old if greater_is_better else old - new
 
 
+def _version_of_run(client: MlflowClient, name: str, run_id: str | None) -> str | None:
+    """The version of `name` registered from training run `run_id`, if there is one."""
+    if not run_id:
+        return None
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return str(min(int(v.version) for v in found)) if found else None
+
+
 def register_evaluations(
     evaluations: Sequence[Evaluation],
     config: RegistryConfig | None = None,
@@ -238,19 +246,34 @@ def register_evaluations(
 
     registered: dict[str, str] = {}
     for evaluation in evaluations:
+        tags = version_tags(evaluation, tflite_uris.get(evaluation.run))
+        # A training run is one version: a pipeline re-run that reuses cached training
+        # steps updates that version's tags instead of registering a duplicate.
+        existing = _version_of_run(client, name, evaluation.mlflow_run_id)
+        if existing is not None:
+            for key, value in tags.items():
+                client.set_model_version_tag(name, existing, key, value)
+            registered[evaluation.run] = existing
+            log.info("%s is already %s version %s", evaluation.run, name, existing)
+            continue
         source = f"runs:/{evaluation.mlflow_run_id}/{config.artifact_path}"
-        version = mlflow.register_model(
-            source, name, tags=version_tags(evaluation, tflite_uris.get(evaluation.run))
-        )
+        version = mlflow.register_model(source, name, tags=tags)
         registered[evaluation.run] = str(version.version)
         log.info("registered %s as %s version %s", evaluation.run, name, version.version)
     best_version = registered[best.run]
+    holder = None if champion is None else str(champion.version)
 
     if champion is None:
         promoted = True
         reason = (
             f"no {CHAMPION} yet: {best.run} (v{best_version}) becomes {CHAMPION} with "
             f"{config.metric} {best_value:.4f} on test split {split_id}"
+        )
+    elif best_version == holder:
+        promoted = False
+        reason = (
+            f"not promoted: the best run {best.run} is the {CHAMPION} already (v{holder}, "
+            f"{config.metric} {best_value:.4f} on test split {split_id})"
         )
     else:
         gain = _improvement(best_value, champion_value, config.greater_is_better)
@@ -263,7 +286,7 @@ def register_evaluations(
         )
         reason = ("promoted: " if promoted else "not promoted: ") + versus
 
-    losers = ranked[1:] if promoted else ranked
+    losers = [e for e in (ranked[1:] if promoted else ranked) if registered[e.run] != holder]
     challenger = losers[0] if losers else None
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, best_version)
@@ -275,7 +298,7 @@ def register_evaluations(
         client.delete_registered_model_alias(name, CHALLENGER)
     for evaluation in evaluations:
         version = registered[evaluation.run]
-        if evaluation is best and promoted:
+        if (evaluation is best and promoted) or (version == holder and not promoted):
             outcome = CHAMPION
         elif evaluation is challenger:
             outcome = CHALLENGER
