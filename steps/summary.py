@@ -78,8 +78,12 @@ def summarize_main(
         + (
             f"version {decision.version} ({decision.run}) is the new champion."
             if decision.promoted
-            else f"champion stays version {decision.champion_version}; "
-            f"version {decision.version} ({decision.run}) is the challenger."
+            else f"champion stays version {decision.champion_version}"
+            + (
+                f"; version {decision.challenger_version} is the challenger."
+                if decision.challenger_version
+                else "."
+            )
         ),
         f"Why: {decision.reason}",
         "",
