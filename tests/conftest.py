@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,22 @@ def run_cli(
         env={**os.environ, **(env or {})},
         timeout=timeout,
     )
+
+
+@contextmanager
+def mlflow_store(folder: Path, experiment: str = "tests") -> Iterator[str]:
+    """Make `folder/mlflow.db` this process's MLflow tracking store, with its own experiment.
+
+    The experiment is set explicitly because MLflow remembers the active experiment id
+    process-wide: after a pipeline test has tracked into experiment 1 of the session's
+    ZenML store, a bare `start_run()` on a fresh store would look for experiment 1 there.
+    """
+    import mlflow
+
+    uri = f"sqlite:///{folder}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    try:
+        yield uri
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import mlflow_store
 
 from islr.data.format import index_to_sign, read_recording
 from islr.data.ingest import ingest, sign_map_for
@@ -206,8 +207,7 @@ def test_evaluate_model_on_test_split(test_set, tmp_path):
 
 
 def test_evaluation_is_logged_to_an_existing_run(test_set, tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    try:
+    with mlflow_store(tmp_path):
         with mlflow.start_run() as run:
             mlflow.set_tags({"data_md5": "m.dir", "git_commit": "deadbeef", "architecture": "cnn"})
         lineage = run_lineage(run.info.run_id)
@@ -235,8 +235,6 @@ def test_evaluation_is_logged_to_an_existing_run(test_set, tmp_path):
             "evaluation/confused_pairs.png",
             "evaluation/confusion_matrix.png",
         }
-    finally:
-        mlflow.set_tracking_uri(None)
 
 
 def test_clear_errors(tmp_path, test_set):

@@ -20,6 +20,7 @@ import keras
 import mlflow
 import numpy as np
 import pytest
+from conftest import mlflow_store
 from mlflow import MlflowClient
 from test_evaluation import base_manifest, biased_model, crafted_manifest, write_set
 
@@ -72,7 +73,11 @@ def _log_like_training(model: keras.Model, run: str) -> str:
 def world(synth_dir, tmp_path_factory):
     """Tracking store, two test splits, the four logged models and their evaluations."""
     tmp = tmp_path_factory.mktemp("registry")
-    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    with mlflow_store(tmp):
+        yield _world(synth_dir, tmp)
+
+
+def _world(synth_dir: Path, tmp: Path) -> dict:
     manifest = base_manifest(synth_dir)
     split1 = write_set(crafted_manifest(manifest, {0: 3, 1: 2, 2: 1}), synth_dir, tmp / "s1")
     split2 = write_set(
@@ -91,14 +96,13 @@ def world(synth_dir, tmp_path_factory):
                 mlflow_run_id=run_ids[run],
                 lineage=run_lineage(run_ids[run]),
             ).evaluation
-    yield {
+    return {
         "split1": split1,
         "split2": split2,
         "models": models,
         "e1": evals1,
         "e2": evals2,
     }
-    mlflow.set_tracking_uri(None)
 
 
 def _aliases(name: str) -> dict[str, str]:
