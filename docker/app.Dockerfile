@@ -29,7 +29,7 @@ WORKDIR /app
 # (read from it, so there is one source of truth).
 # great-expectations validates uploaded recordings; add mlflow to serve the registry's
 # champion instead of a mounted file.
-ARG APP_PACKAGES="streamlit ai-edge-litert numpy pandas pyarrow pydantic pyyaml tqdm great-expectations"
+ARG APP_PACKAGES="streamlit ai-edge-litert numpy pandas pyarrow pydantic pyyaml tqdm great-expectations matplotlib"
 COPY pyproject.toml docker/pyproject_requirements.py ./
 # hadolint ignore=SC2086
 RUN python pyproject_requirements.py pyproject.toml --only $APP_PACKAGES \

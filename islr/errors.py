@@ -42,3 +42,7 @@ class ConfigError(IslrError):
 
 class DataIntegrityError(IslrError):
     """Data on disk does not match the checksum recorded for it (e.g. in `data.dvc`)."""
+
+
+class TrainingDivergedError(IslrError):
+    """A training run's loss became NaN/Inf before any epoch gave usable weights."""

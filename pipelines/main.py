@@ -24,7 +24,7 @@ def main_pipeline(
     `scales_dir`. Each run trains, is evaluated on the test split and exported to TFLite;
     the runs are then compared and registered, and the champion gate decides."""
     fingerprint, report, manifest, tfrecords = data_steps(data_dir)
-    evaluations, probabilities, exports = [], [], []
+    evaluations, probabilities, exports, results = [], [], [], []
     for name, model, result in train_steps(
         tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir
     ):
@@ -36,6 +36,7 @@ def main_pipeline(
         )
         evaluations.append(evaluation)
         probabilities.append(probs)
+        results.append(result)
     comparison = compare_runs(evaluations=evaluations, probabilities=probabilities)
     decision = register_models(
         evaluations=evaluations, tfrecords=tfrecords, tflite_uris=tflite_uris(exports=exports)
@@ -46,4 +47,6 @@ def main_pipeline(
         comparison=comparison,
         decision=decision,
         exports=exports,
+        evaluations=evaluations,
+        train_results=results,
     )

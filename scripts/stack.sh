@@ -1,9 +1,18 @@
 # Sourced: make sure the project's ZenML repository and MLflow stack exist (idempotent).
 # The stack: local orchestrator and artifact store, MLflow experiment tracker and model
-# registry. MLflow then tracks into the local store unless MLFLOW_TRACKING_URI is set.
+# registry, tracking into the local store. With MLFLOW_TRACKING_URI set to a server
+# (http(s)://...), the shared stack of scripts/stack_shared_mlflow.sh is used instead, so
+# the pipelines track and register there.
 # shellcheck shell=bash
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ISLR_ROOT"
+case "${MLFLOW_TRACKING_URI:-}" in
+    http://* | https://*)
+        echo "islr: MLFLOW_TRACKING_URI is set: tracking and registering on $MLFLOW_TRACKING_URI"
+        bash "$ISLR_ROOT/scripts/stack_shared_mlflow.sh"
+        return 0
+        ;;
+esac
 ISLR_STACK="${ISLR_STACK:-islr_local}"
 if [ ! -d .zen ]; then
     zenml init >/dev/null

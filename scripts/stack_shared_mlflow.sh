@@ -10,9 +10,10 @@
 #   MLFLOW_TRACKING_TOKEN     bearer token, or
 #   MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD   basic auth (--app-name basic-auth)
 #   ISLR_SHARED_STACK         stack name (default islr_shared)
-#   ISLR_TRACKER_NAME         experiment tracker name (default mlflow_tracker: the name the
-#                             project's tracked steps ask for; an existing component of that
-#                             name is pointed at the server, so stacks sharing it follow)
+#   ISLR_TRACKER_NAME         experiment tracker name (default mlflow_shared_tracker; the
+#                             tracked steps use whichever tracker the active stack has, so
+#                             the local stack's own mlflow_tracker stays local; an existing
+#                             component of this name is pointed at the server)
 #   ISLR_REGISTRY_NAME        model registry name (default mlflow_registry)
 #   ISLR_ORCHESTRATOR, ISLR_ARTIFACT_STORE   existing components (default: default)
 #   ISLR_STACK_SET            1 (default) to activate the stack, 0 to only register it
@@ -34,7 +35,7 @@ case "$uri" in
     *) echo "stack_shared_mlflow: MLFLOW_TRACKING_URI='$uri' must be http(s)://HOST:PORT" >&2; exit 2 ;;
 esac
 stack="${ISLR_SHARED_STACK:-islr_shared}"
-tracker="${ISLR_TRACKER_NAME:-mlflow_tracker}"
+tracker="${ISLR_TRACKER_NAME:-mlflow_shared_tracker}"
 registry="${ISLR_REGISTRY_NAME:-mlflow_registry}"
 secret="${tracker}_credentials"
 

@@ -12,7 +12,7 @@ from islr.evaluation.metrics import Evaluation
 from islr.evaluation.report import ComparisonReport, write_comparison
 
 
-@step(experiment_tracker="mlflow_tracker")
+@step(experiment_tracker=True)
 def compare_runs(
     evaluations: list[Evaluation],
     probabilities: list[np.ndarray],

@@ -109,7 +109,7 @@ def _evaluate(test_pairs: pd.DataFrame, config: ComposerConfig, stage: str) -> S
     return scores
 
 
-@step(experiment_tracker="mlflow_tracker")
+@step(experiment_tracker=True)
 def evaluate_before(
     test_pairs: pd.DataFrame, composer: ComposerConfig
 ) -> Annotated[Scores, "scores_before"]:
@@ -118,7 +118,7 @@ def evaluate_before(
 
 
 @step(
-    experiment_tracker="mlflow_tracker",
+    experiment_tracker=True,
     output_materializers={"tuned_checkpoint": ComposerCheckpointMaterializer},
 )
 def finetune_composer(
@@ -146,7 +146,7 @@ def finetune_composer(
     return finetune(train_pairs, out_dir, composer, training, on_epoch_end=log_loss)
 
 
-@step(experiment_tracker="mlflow_tracker")
+@step(experiment_tracker=True)
 def evaluate_after(
     test_pairs: pd.DataFrame, checkpoint: ComposerCheckpoint, composer: ComposerConfig
 ) -> Annotated[Scores, "scores_after"]:
@@ -155,7 +155,7 @@ def evaluate_after(
     return _evaluate(test_pairs, tuned, "after")
 
 
-@step(experiment_tracker="mlflow_tracker", enable_cache=False)
+@step(experiment_tracker=True, enable_cache=False)
 def register_composer(
     checkpoint: ComposerCheckpoint,
     composer: ComposerConfig,

@@ -19,7 +19,7 @@ from steps.keras_materializer import KerasModelMaterializer  # noqa: F401  (load
 
 # The tracker is named only so that ZenML points MLflow at the stack's tracking server;
 # everything is logged by id to the run that trained the model.
-@step(experiment_tracker="mlflow_tracker")
+@step(experiment_tracker=True)
 def evaluate_model(
     model: keras.Model,
     train_result: TrainResult,

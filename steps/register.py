@@ -19,7 +19,7 @@ from islr.evaluation.registry import (
 
 # Never cached: the registry changes between runs, so the same inputs can decide
 # differently.
-@step(experiment_tracker="mlflow_tracker", enable_cache=False)
+@step(experiment_tracker=True, enable_cache=False)
 def register_models(
     evaluations: list[Evaluation],
     tfrecords: TFRecordSet | None = None,

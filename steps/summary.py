@@ -2,6 +2,8 @@
 decided, where the outputs are."""
 
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +15,11 @@ from zenml.types import MarkdownString
 from islr.data.lineage import DataFingerprint
 from islr.data.tfrecord import TFRecordSet
 from islr.data.validate import ValidationReport
+from islr.evaluation.metrics import Evaluation
 from islr.evaluation.registry import PromotionDecision
 from islr.evaluation.report import ComparisonReport
 from islr.export.tflite import TFLiteExport
+from islr.training.trainer import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,34 @@ def tflite_uris(exports: list[TFLiteExport]) -> Annotated[dict[str, str], "tflit
     }
 
 
+def _champion_line(
+    decision: PromotionDecision, exports: list[TFLiteExport], target: Path
+) -> list[str]:
+    """Copy the new champion's published .tflite to `target`, the one path the app image
+    serves (`docker/app.Dockerfile`); a champion that stays keeps the file it has."""
+    if decision.promoted:
+        source = next(
+            (e for e in exports if Path(e.path).stem == decision.run and e.published), None
+        )
+        if source is None:
+            return [f"- champion TFLite: {decision.run} has no published TFLite file"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(source.path, tmp)
+        tmp.replace(target)
+    if not target.is_file():
+        return []
+    return [f"- champion TFLite (what the app image serves): `{target}`"]
+
+
+def _folder_line(what: str, folders: list[Path]) -> list[str]:
+    """`- what: `common/folder/`` for the folders of several runs (none: no line)."""
+    if not folders:
+        return []
+    common = Path(os.path.commonpath([str(f) for f in folders]))
+    return [f"- {what}: `{common}/`"]
+
+
 @step(enable_cache=False)
 def summarize_main(
     data_fingerprint: DataFingerprint,
@@ -59,7 +91,10 @@ def summarize_main(
     comparison: ComparisonReport,
     decision: PromotionDecision,
     exports: list[TFLiteExport],
+    evaluations: list[Evaluation] | None = None,
+    train_results: list[TrainResult] | None = None,
     summary_path: str = "outputs/reports/summary.md",
+    champion_tflite: str = "outputs/export/model.tflite",
 ) -> Annotated[MarkdownString, "main_summary"]:
     """What the main job did, as markdown: the comparison table, the champion decision
     and why, the TFLite exports against their gate, where every artifact is, and how to
@@ -107,6 +142,15 @@ def summarize_main(
         )
         + "`",
         f"- TFLite files: `{Path(exports[0].path).parent}/`" if exports else "- no TFLite files",
+        *_champion_line(decision, exports, Path(champion_tflite)),
+        *_folder_line(
+            "evaluation files (per-class CSV, confused pairs, confusion matrix)",
+            [Path(p).parent for e in evaluations or [] for p in e.files.values()],
+        ),
+        *_folder_line(
+            "trained models (`model.keras`, one folder per run)",
+            [Path(r.model_path).parent for r in train_results or [] if r.model_path],
+        ),
         f"- MLflow (runs, models, registry): `{tracking_uri}`",
         "",
         "Compare the runs side by side in the MLflow UI:",

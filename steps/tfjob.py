@@ -18,7 +18,7 @@ from islr.training.tracking import flatten
 from islr.training.trainer import TrainResult
 
 
-@step(experiment_tracker="mlflow_tracker", settings={"experiment_tracker": {"nested": True}})
+@step(experiment_tracker=True, settings={"experiment_tracker": {"nested": True}})
 def train_on_cluster(
     tfrecords: TFRecordSet,
     config: RunConfig,

@@ -9,7 +9,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from mlflow.models import infer_signature
 from zenml import get_step_context, step
 
 from islr.data.lineage import DataFingerprint
@@ -22,13 +21,14 @@ from islr.training.tracking import (
     curves_figure,
     flatten,
     git_commit,
+    model_signature,
 )
 from islr.training.trainer import TrainResult, train_run
 from steps.keras_materializer import KerasModelMaterializer
 
 
 @step(
-    experiment_tracker="mlflow_tracker",
+    experiment_tracker=True,
     settings={"experiment_tracker": {"nested": True}},
     output_materializers={"model": KerasModelMaterializer},
 )
@@ -54,8 +54,11 @@ def train_model(
     }
     mlflow.set_tags(lineage)
     mlflow.log_params(flatten(dump))
-    run_id = get_step_context().pipeline_run.id
-    out_dir = Path(out_root) / str(run_id) / config.name
+    # Named by what the training depends on, not by the pipeline run: a pipeline killed
+    # mid-training and launched again finds the run's last finished epoch here and
+    # resumes from it (BackupAndRestore) instead of starting over.
+    key = config_hash([lineage["config_hash"], lineage["data_md5"], lineage["fold_manifest_hash"]])
+    out_dir = Path(out_root) / f"{config.name}-{key[:12]}"
     result = train_run(config, tfrecords, out_dir, callbacks=[MlflowEpochLogger()])
     mlflow.log_metrics(
         {
@@ -67,13 +70,12 @@ def train_model(
     mlflow.log_figure(curves_figure(result.history, config.name), "training_curves.png")
     model = keras.saving.load_model(result.model_path, safe_mode=True)
     example = np.random.default_rng(0).random((1, 8, 543, 3)).astype("float32")
-    signature = infer_signature(example, keras.ops.convert_to_numpy(model(example)))
     # explicit requirements: inferring them re-imports the model in a subprocess (~7 s)
     tf_dist = "tensorflow" if tf.config.list_physical_devices("GPU") else "tensorflow-cpu"
     mlflow.keras.log_model(
         model,
         name="model",
-        signature=signature,
+        signature=model_signature(),
         pip_requirements=[
             *mlflow.keras.get_default_pip_requirements(),
             f"{tf_dist}=={tf.__version__}",

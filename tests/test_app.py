@@ -407,3 +407,44 @@ def test_a_bad_model_file_gets_a_page_not_a_traceback(app, tmp_path):
     assert "model.pt: unknown model file type '.pt'" in texts(at.error)[0]
     at = app("--top-k", "0")
     assert "top_k" in texts(at.error)[0]
+
+
+# What the app image (docker/app.Dockerfile) leaves out; its app must run without them.
+APP_IMAGE_SCRIPT = r"""
+import importlib.abc
+import sys
+
+BLOCKED = {"keras", "tensorflow", "mlflow", "zenml", "torch", "transformers", "sklearn"}
+
+
+class NotInTheImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not in the app image")
+        return None
+
+
+sys.meta_path.insert(0, NotInTheImage())
+from streamlit.testing.v1 import AppTest
+
+app, model, data = sys.argv[1:4]
+sys.argv = [app, "--model", model, "--data", data, "--composer-backend", "plain"]
+at = AppTest.from_file(app, default_timeout=120)
+at.run()
+assert not at.exception, [e.value for e in at.exception]
+at.button(key="animate").click().run()
+assert at.get("iframe") and not at.exception, [e.value for e in at.exception]
+at.button(key="classify").click().run()
+assert len(at.table[0].value) == 5 and not at.exception, [e.value for e in at.exception]
+at.button(key="translate").click().run()
+assert at.success and not at.exception, [e.value for e in at.exception]
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+assert not loaded, loaded
+print("served", at.session_state["keywords"])
+"""
+
+
+def test_the_app_image_runs_a_tflite_model_without_tensorflow(models, real_data_dir):
+    done = run_cli("-c", APP_IMAGE_SCRIPT, str(APP), str(models.probs_tflite), str(real_data_dir))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "served [" in done.stdout

@@ -317,7 +317,7 @@ def test_cli_reports_a_failed_gate_with_exit_1(exported, real_data_dir, tmp_path
 # --- the ZenML step, in a pipeline on the project's stack --------------------------------
 
 
-@step(experiment_tracker="mlflow_tracker", output_materializers={"model": KerasModelMaterializer})
+@step(experiment_tracker=True, output_materializers={"model": KerasModelMaterializer})
 def tiny_training(
     repo_root: str,
 ) -> tuple[Annotated[keras.Model, "model"], Annotated[TrainResult, "train_result"]]:

@@ -31,7 +31,7 @@ def load_set(directory: str) -> Annotated[TFRecordSet, "tfrecords"]:
 
 
 @step(
-    experiment_tracker="mlflow_tracker",
+    experiment_tracker=True,
     settings={"experiment_tracker": {"nested": True}},
     output_materializers={"model": KerasModelMaterializer},
 )

@@ -42,6 +42,7 @@ def write_config(tmp_path: Path, data: Path, runs: list[str], scale: str, scales
     steps["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "validation")
     steps["compare_runs"]["parameters"]["report_dir"] = str(tmp_path / "reports")
     steps["summarize_main"]["parameters"]["summary_path"] = str(tmp_path / "summary.md")
+    steps["summarize_main"]["parameters"]["champion_tflite"] = str(tmp_path / "model.tflite")
     for name in runs:
         steps[f"train_{name}"] = {"parameters": {"out_root": str(tmp_path / "runs")}}
         steps[f"evaluate_{name}"] = {"parameters": {"out_root": str(tmp_path / "evaluation")}}
@@ -78,6 +79,10 @@ def test_main_job_registers_a_champion_and_keeps_it_against_a_worse_run(
     summary = (tmp_path / "summary.md").read_text()
     assert "| cnn_transformer |" in summary  # one run: no ensemble row
     assert "new champion" in summary and "mlflow ui --backend-store-uri" in summary
+    assert "- evaluation files (per-class CSV" in summary
+    # the champion's TFLite file at the one path the app image serves
+    assert "- champion TFLite (what the app image serves): `" in summary
+    assert "- trained models (`model.keras`, one folder per run)" in summary
 
     tracking_uri = zenml_stack.active_stack.experiment_tracker.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
@@ -93,6 +98,7 @@ def test_main_job_registers_a_champion_and_keeps_it_against_a_worse_run(
     scores = runner(inputs=frames)["outputs"]
     assert scores.shape == (250,)
     assert int(np.argmax(scores)) == int(np.argmax(logits[0]))
+    assert (tmp_path / "model.tflite").read_bytes() == Path(export.path).read_bytes()
     version = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version(
         decision.model_name, decision.version
     )

@@ -1,8 +1,8 @@
 """The shared MLflow server: scripts/mlflow_server.sh started for real on a loopback port
 (sqlite + an artifacts folder), a ZenML stack registered on it by
-scripts/stack_shared_mlflow.sh, the real training pipeline run on that stack, and the
-server then holding the run's metrics, tags and model, which can be registered and
-aliased there."""
+scripts/stack_shared_mlflow.sh, the real main pipeline run on that stack, and the
+server then holding the run's metrics, tags and model, registered by the pipeline's
+champion gate and loadable by its alias."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import yaml
 TRACKER = "shared_test_tracker"
 REGISTRY = "shared_test_registry"
 STACK = "islr_shared_test"
+MODEL = "islr-shared-test"
 
 
 def _free_port() -> int:
@@ -139,31 +140,37 @@ def test_training_pipeline_tracks_to_the_shared_server(
             }
         )
     )
-    config = yaml.safe_load((repo_root / "configs" / "training_quickstart.yaml").read_text())
+    config = yaml.safe_load((repo_root / "configs" / "quickstart.yaml").read_text())
     config["parameters"] = {
         "data_dir": str(data),
         "runs": ["cnn"],
         "scale": "tiny",
         "scales_dir": str(scales),
     }
-    config["steps"]["split_folds"]["parameters"]["config"]["n_folds"] = 3
-    config["steps"]["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
-    # the step asks for the project's tracker by name; point it at the shared one
-    config["steps"]["train_cnn"] = {
-        "experiment_tracker": TRACKER,
-        "parameters": {"out_root": str(tmp_path / "runs")},
+    steps = config["steps"]
+    steps["split_folds"]["parameters"]["config"]["n_folds"] = 3
+    steps["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
+    steps["compare_runs"]["parameters"]["report_dir"] = str(tmp_path / "reports")
+    steps["register_models"]["parameters"]["config"]["model_name"] = MODEL
+    steps["summarize_main"]["parameters"] = {
+        "summary_path": str(tmp_path / "summary.md"),
+        "champion_tflite": str(tmp_path / "model.tflite"),
     }
-    path = tmp_path / "training.yaml"
+    # no tracker named here: the tracked steps use the active stack's, the shared one
+    steps["train_cnn"] = {"parameters": {"out_root": str(tmp_path / "runs")}}
+    steps["evaluate_cnn"] = {"parameters": {"out_root": str(tmp_path / "evaluation")}}
+    steps["export_cnn"] = {"parameters": {"out_root": str(tmp_path / "tflite")}}
+    path = tmp_path / "main.yaml"
     path.write_text(yaml.safe_dump(config))
 
-    from pipelines.training import training_pipeline
+    from pipelines.main import main_pipeline
 
     previous_stack = zenml_stack.active_stack_model.name
     previous_env = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
     previous_uri = mlflow.get_tracking_uri()
     zenml_stack.activate_stack(STACK)
     try:
-        run = training_pipeline.with_options(config_path=str(path))()
+        run = main_pipeline.with_options(config_path=str(path))()
     finally:
         # the tracker exports MLFLOW_TRACKING_* into this process; later tests must not
         # inherit a server that is about to stop
@@ -194,15 +201,16 @@ def test_training_pipeline_tracks_to_the_shared_server(
     stored = {p.name for p in (home / "artifacts").rglob("*") if p.is_file()}
     assert "training_curves.png" in stored and "MLmodel" in stored
 
-    # register and alias a version on the shared registry, then load it by the alias
-    name = "islr-shared-test"
+    # the pipeline's champion gate registered the run on the shared registry
+    decision = run.steps["register_models"].outputs["promotion_decision"][0].load()
+    assert decision.promoted and decision.model_name == MODEL
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert champion.version == decision.version and champion.run_id == tracked.info.run_id
+    assert champion.tags["run"] == "cnn" and champion.tags["tflite_uri"].startswith("runs:/")
+    assert "test_accuracy" in client.get_run(tracked.info.run_id).data.metrics
     mlflow.set_tracking_uri(url)
     try:
-        version = mlflow.register_model(f"runs:/{tracked.info.run_id}/model", name)
-        client.set_registered_model_alias(name, "champion", version.version)
-        assert client.get_model_version_by_alias(name, "champion").version == version.version
-        assert client.get_model_version(name, version.version).run_id == tracked.info.run_id
-        model = mlflow.keras.load_model(f"models:/{name}@champion")
+        model = mlflow.keras.load_model(f"models:/{MODEL}@champion")
     finally:
         mlflow.set_tracking_uri(previous_uri)
     scores = model(np.zeros((1, 8, 543, 3), "float32"))

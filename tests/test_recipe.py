@@ -70,6 +70,38 @@ def test_nan_guard_stops_and_restores_best_weights():
     assert np.isfinite(model.predict(x, verbose=0)).all()
 
 
+def test_multi_worker_loop_feeds_the_nan_guard():
+    """The loop that replaces `fit` under MultiWorkerMirroredStrategy passes the running
+    loss to the guard after every batch, so a diverging cluster run stops too."""
+    import tensorflow as tf
+
+    from islr.training.loop import fit_distributed
+
+    x = RNG.normal(size=(32, 3)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5]])).astype("float32")
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        model = linear()
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat()
+    guard = BestWeightsGuard("loss")
+
+    class Explode(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self._epoch == 1 and batch == 2:
+                self.model.optimizer.learning_rate.assign(1e38)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+    history = fit_distributed(
+        model, strategy, ds, epochs=6, steps_per_epoch=4, callbacks=[Explode(), guard]
+    )
+    assert guard.diverged and guard.diverged_at[0] in (1, 2)
+    assert len(history.history["loss"]) < 6 and guard.best_epoch == 0
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
 def test_precision_policy():
     assert resolve_policy("auto") == "float32"  # CPU
     assert resolve_policy("mixed_bfloat16") == "mixed_bfloat16"

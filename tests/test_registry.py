@@ -34,6 +34,7 @@ from islr.evaluation.registry import (
     log_decision,
     register_evaluations,
 )
+from islr.training.tracking import model_signature
 
 PREDICTS = {"a": 0, "b": 1, "c": 2, "none": 5}
 FAST = EvaluationConfig(latency_samples=0)
@@ -53,13 +54,10 @@ def _log_like_training(model: keras.Model, run: str) -> str:
             }
         )
         example = np.random.default_rng(0).random((1, 8, 543, 3)).astype("float32")
-        signature = mlflow.models.infer_signature(
-            example, keras.ops.convert_to_numpy(model(example))
-        )
         # explicit requirements: inferring them costs ~7 s per model and the registry
         # does not read them
         mlflow.keras.log_model(
-            model, name="model", signature=signature, pip_requirements=["keras==3.15.1"]
+            model, name="model", signature=model_signature(), pip_requirements=["keras==3.15.1"]
         )
         # as the training step does: an input example beside the model, in the run's
         # own artifacts under the same path (registration must still find the model)
@@ -248,6 +246,17 @@ def test_champion_loads_from_the_registry_and_predicts_raw_frames(world, real_da
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(load_champion()(frames)), expected, rtol=1e-5, atol=1e-5
     )
+    # pyfunc, as a serving tool would load it: the signature admits recordings of any length
+    pyfunc = mlflow.pyfunc.load_model("models:/islr-sign-classifier@champion")
+    np.testing.assert_allclose(pyfunc.predict(frames), expected, rtol=1e-5, atol=1e-5)
+    for length in (1, 37):
+        other = np.resize(frames, (1, length, *frames.shape[2:]))
+        np.testing.assert_allclose(
+            pyfunc.predict(other),
+            keras.ops.convert_to_numpy(world["models"]["a"](other)),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_bad_input_is_refused_before_registering(world):

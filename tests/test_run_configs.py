@@ -42,3 +42,34 @@ def test_bad_run_config_names_the_field(tmp_path):
     bad.write_text("model: {architecture: resnet}\n")
     with pytest.raises(ConfigError, match="architecture"):
         load_run_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field", "value"),
+    [
+        # misspelt keys are errors, not silently ignored defaults
+        ("train: {epoch: 5}\n", "train.epoch", "Extra inputs are not permitted"),
+        ("model: {dims: 64}\n", "model.dims", "Extra inputs are not permitted"),
+        ("augment: {flip: 0.5}\n", "augment.flip", "Extra inputs are not permitted"),
+        ("train: {strategy: mirored}\n", "train.strategy", "mirored"),
+        ("train: {precision: fp16}\n", "train.precision", "fp16"),
+        ("augment: {scale_range: [1.2, 0.8]}\n", "augment.scale_range", r"\(1\.2, 0\.8\)"),
+    ],
+)
+def test_unknown_keys_and_values_are_refused(tmp_path, yaml_text, field, value):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=rf"bad\.yaml(?s:.*){field}(?s:.*){value}"):
+        load_run_config(bad)
+
+
+def test_late_dropout_starts_at_its_epoch(repo_root):
+    from islr.training.trainer import compile_trainer
+
+    config = load_run_config(
+        repo_root / "configs/runs/cnn.yaml", repo_root / "configs/scales/full.yaml"
+    )
+    assert config.train.late_dropout_start_epoch == 15
+    config.model = config.model.model_copy(update={"dim": 16, "max_len": 16, "conv_blocks": 1})
+    model, _, _ = compile_trainer(config, steps_per_epoch=7)
+    assert model.get_layer("head").drop.start_step == 15 * 7

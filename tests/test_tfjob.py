@@ -18,6 +18,7 @@ from islr.cluster.tfjob import (
     KubeconfigError,
     KubernetesApi,
     KubernetesApiError,
+    TFJobError,
     TFJobFailedError,
     TFJobSettings,
     TFJobTimeoutError,
@@ -349,6 +350,22 @@ def test_credentials_and_kubeconfig_errors(run_config, operator, tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(KubeconfigError, match="nope"):
         KubernetesApi.from_kubeconfig(missing)
+
+    config["users"][0]["user"] = {"tokenFile": "gone"}
+    operator.kubeconfig.write_text(yaml.safe_dump(config))
+    with pytest.raises(KubeconfigError, match=r"tokenFile 'gone' cannot be read"):
+        KubernetesApi.from_kubeconfig(operator.kubeconfig)
+
+
+def test_an_unreachable_server_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = KubernetesApi(f"http://127.0.0.1:{port}", token=TOKEN)
+    with pytest.raises(TFJobError, match=rf"GET http://127.0.0.1:{port}/x: cannot reach"):
+        api.request("GET", "/x")
 
 
 def _cli(*argv: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from islr.data.ingest import ingest, sign_map_for
 from islr.data.split import SplitConfig, assign_folds
 from islr.data.tfrecord import write_tfrecords
 from islr.data.validate import ValidationConfig, validate_recordings
+from islr.errors import TrainingDivergedError
 from islr.training.config import load_run_config
 from islr.training.trainer import train_run
 
@@ -34,8 +37,13 @@ def quick(repo_root, run="cnn_transformer", epochs=2):
     return config
 
 
-def test_run_trains_logs_and_saves(repo_root, tfrecords, tmp_path):
-    result = train_run(quick(repo_root), tfrecords, tmp_path)
+def test_run_trains_logs_and_saves(repo_root, tfrecords, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="islr"):
+        result = train_run(quick(repo_root), tfrecords, tmp_path)
+    progress = [r.getMessage() for r in caplog.records if ": epoch " in r.getMessage()]
+    assert len(progress) == 2 and progress[1].startswith("cnn_transformer: epoch 2/2 loss ")
+    assert "val_loss" in progress[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]  # no temporary left
     h = result.history
     for key in ("loss", "val_loss", "accuracy", "val_top5", "learning_rate", "weight_decay"):
         assert len(h[key]) == 2 and np.isfinite(h[key]).all(), key
@@ -54,3 +62,17 @@ def test_killed_run_resumes_from_its_last_epoch(repo_root, tfrecords, tmp_path):
         train_run(quick(repo_root, epochs=4), tfrecords, tmp_path, callbacks=[Kill()])
     resumed = train_run(quick(repo_root, epochs=4), tfrecords, tmp_path)
     assert len(resumed.history["loss"]) == 2  # epochs 3 and 4 only
+
+
+def test_a_run_that_diverges_before_any_good_epoch_saves_nothing(repo_root, tfrecords, tmp_path):
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 1:
+                kernel = self.model.model.get_layer("stem").kernel  # AWP wraps the model
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    with pytest.raises(
+        TrainingDivergedError, match=r"cnn_transformer: .*NaN/Inf at epoch 1, batch 1.*lr_max"
+    ):
+        train_run(quick(repo_root), tfrecords, tmp_path, callbacks=[Poison()])
+    assert not (tmp_path / "model.keras").exists()

@@ -448,7 +448,12 @@ class KubernetesApi:
                 ssl_context = ssl.create_default_context()
         token = user.get("token")
         if not token and user.get("tokenFile"):
-            token = Path(local(user["tokenFile"])).read_text().strip()
+            try:
+                token = Path(local(user["tokenFile"])).read_text().strip()
+            except OSError as exc:
+                raise KubeconfigError(
+                    f"{path}: users[].user.tokenFile {user['tokenFile']!r} cannot be read ({exc})"
+                ) from exc
         cert = user.get("client-certificate") and local(user["client-certificate"])
         key = user.get("client-key") and local(user["client-key"])
         if user.get("client-certificate-data"):
@@ -498,6 +503,13 @@ class KubernetesApi:
         except urllib.error.HTTPError as exc:
             payload = exc.read().decode(errors="replace")
             raise KubernetesApiError(method, url, exc.code, payload) from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            # connection refused, DNS, TLS or a timeout: the server never answered
+            reason = getattr(exc, "reason", exc)
+            raise TFJobError(
+                f"{method} {url}: cannot reach the Kubernetes API server ({reason}); check "
+                "the server address in the kubeconfig and that the cluster is up"
+            ) from exc
 
     def _tfjobs(self, namespace: str) -> str:
         return f"/apis/{GROUP}/{VERSION}/namespaces/{urllib.parse.quote(namespace)}/{PLURAL}"

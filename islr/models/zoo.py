@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import keras
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from islr.data.format import N_CLASSES, ROWS_PER_FRAME
 from islr.models.landmarks import DEFAULT_LANDMARKS
@@ -31,6 +31,8 @@ Architecture = Literal[
 
 
 class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     architecture: Architecture = "cnn_transformer"
     dim: int = Field(192, ge=8)
     max_len: int = Field(384, ge=1)

@@ -152,7 +152,7 @@ class TFLiteClassifier(SignClassifier):
     def __init__(self, path: Path, info: ModelInfo) -> None:
         super().__init__(info)
         from islr.export.errors import ExportError
-        from islr.export.tflite import TFLiteClassifier as Runner
+        from islr.export.runtime import TFLiteClassifier as Runner
 
         try:
             self.runner = Runner(path)

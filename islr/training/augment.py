@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from islr.data.format import PART_SLICES
 
 
 class AugmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     # temporal rescale by a factor U(lo, hi), linear interpolation between frames
     rescale_p: float = Field(0.8, ge=0, le=1)
     rescale_range: tuple[float, float] = (0.5, 1.5)
@@ -35,6 +37,14 @@ class AugmentConfig(BaseModel):
     # cutout: a contiguous block of up to `cutout_max_ratio` of the frames removed
     cutout_p: float = Field(0.5, ge=0, le=1)
     cutout_max_ratio: float = Field(0.2, ge=0, lt=1)
+
+    @field_validator("rescale_range", "scale_range")
+    @classmethod
+    def _low_then_high(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 < low <= high:
+            raise ValueError(f"expected 0 < low <= high, got ({low}, {high})")
+        return value
 
     @classmethod
     def off(cls) -> AugmentConfig:

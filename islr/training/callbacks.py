@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import keras
 
@@ -23,14 +24,23 @@ class BestWeightsGuard(keras.callbacks.Callback):
         self.best_epoch = -1
         self.best_weights = None
         self.diverged = False
+        self.diverged_at: tuple[int, int] | None = None  # (epoch, batch), 0-based
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             log.warning(
-                "loss became %s at batch %d: stopping, restoring the best weights", loss, batch
+                "loss became %s at epoch %d, batch %d: stopping, restoring the best weights",
+                loss,
+                self._epoch + 1,
+                batch,
             )
             self.diverged = True
+            self.diverged_at = (self._epoch, batch)
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
@@ -50,3 +60,30 @@ class BestWeightsGuard(keras.callbacks.Callback):
                 self.monitor,
                 self.best,
             )
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One log line per epoch (`run: epoch 3/120 loss 2.91 val_loss 3.02 ... 41.2 s`), so a
+    long run inside a pipeline step shows how far it has come."""
+
+    def __init__(
+        self, name: str, epochs: int, keys=("loss", "accuracy", "val_loss", "val_accuracy")
+    ):
+        super().__init__()
+        self.name, self.epochs, self.keys = name, epochs, keys
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown = " ".join(f"{k} {float(logs[k]):.4f}" for k in self.keys if k in logs)
+        log.info(
+            "%s: epoch %d/%d %s (%.1f s)",
+            self.name,
+            epoch + 1,
+            self.epochs,
+            shown,
+            time.perf_counter() - self._start,
+        )

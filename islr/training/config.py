@@ -12,14 +12,19 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from islr.errors import ConfigError
 from islr.models.zoo import ModelConfig
 from islr.training.augment import AugmentConfig
+from islr.training.distribute import StrategyKind
+from islr.training.precision import Precision
 
 
 class TrainConfig(BaseModel):
+    # A misspelt key (`epoch: 5`) is an error, not a silently ignored default.
+    model_config = ConfigDict(extra="forbid")
+
     epochs: int = Field(120, ge=1)
     batch_per_replica: int = Field(64, ge=1)
     lr_max: float = Field(5e-4, gt=0)
@@ -28,15 +33,20 @@ class TrainConfig(BaseModel):
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     awp_lambda: float = Field(0.2, ge=0)
     awp_start_epoch: int = Field(15, ge=0)
+    # LateDropout in the head switches on after this many epochs (the trainer turns it
+    # into `model.late_dropout_step`); None keeps the model's own step.
+    late_dropout_start_epoch: int | None = Field(None, ge=0)
     lookahead_sync_period: int = Field(5, ge=1)
     lookahead_alpha: float = Field(0.5, gt=0, le=1)
     clipnorm: float | None = None
-    precision: str = "auto"
-    strategy: str = "auto"
+    precision: Precision = "auto"
+    strategy: StrategyKind = "auto"
     seed: int = 42
 
 
 class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -61,7 +61,11 @@ def fit_distributed(
         for step in range(steps_per_epoch):
             callback_list.on_train_batch_begin(step)
             train_step(batches)
-            callback_list.on_train_batch_end(step)
+            # the running loss, as `fit` passes it: the NaN/Inf guard reads it. Every
+            # worker reads the same all-reduced value, so all of them stop together.
+            callback_list.on_train_batch_end(step, _logs(model))
+            if model.stop_training:
+                break
         logs = _logs(model)
         if validation_data is not None:
             model.reset_metrics()

@@ -8,6 +8,11 @@ import subprocess
 from pathlib import Path
 
 import keras
+import numpy as np
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Schema, TensorSpec
+
+from islr.data.format import N_CLASSES, ROWS_PER_FRAME
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, object]:
@@ -22,6 +27,16 @@ def flatten(config: dict, prefix: str = "") -> dict[str, object]:
         else:
             out[name] = value
     return out
+
+
+def model_signature() -> ModelSignature:
+    """The MLflow signature of every model: raw frames (batch, T, 543, 3) of any length T
+    in, 250 scores out. Inferred from an example, T would be pinned to the example's
+    length and `mlflow.pyfunc` would refuse every recording of another length."""
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, ROWS_PER_FRAME, 3))]),
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, N_CLASSES))]),
+    )
 
 
 def config_hash(config) -> str:

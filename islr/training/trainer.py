@@ -19,11 +19,12 @@ import tensorflow as tf
 from pydantic import BaseModel
 
 from islr.data.tfrecord import TFRecordSet
+from islr.errors import TrainingDivergedError
 from islr.models.landmarks import FACE_MIRROR_PAIRS
 from islr.models.zoo import build_model
 from islr.training.augment import make_augment
 from islr.training.awp import AWPModel
-from islr.training.callbacks import BestWeightsGuard
+from islr.training.callbacks import BestWeightsGuard, EpochProgress
 from islr.training.config import RunConfig
 from islr.training.data import make_batches
 from islr.training.distribute import global_batch_size, is_chief, select_strategy
@@ -98,6 +99,14 @@ def backup_dir(out: str) -> str:
     return f"{out}/backup/{task.get('type', 'worker')}-{task.get('index', 0)}"
 
 
+def save_model_atomic(model: keras.Model, path: str) -> None:
+    """Save a `.keras` file under a temporary name (Keras wants the suffix), then rename
+    it, so a killed save never leaves a half-written model at `path`."""
+    tmp = f"{path.removesuffix('.keras')}.tmp.keras"
+    model.save(tmp)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
 def write_text_atomic(path: str, text: str) -> None:
     """Write a text file under a temporary name, then rename it (local path or URI)."""
     import tensorflow as tf
@@ -113,7 +122,12 @@ def compile_trainer(config: RunConfig, steps_per_epoch: int) -> tuple[keras.Mode
     scope): RAdam in Lookahead on the one-cycle schedules, AWP from the configured epoch,
     label-smoothed cross-entropy, accuracy and top-5. Returns (model, trainer, RAdam)."""
     train_cfg = config.train
-    model = build_model(config.model)
+    model_cfg = config.model
+    if train_cfg.late_dropout_start_epoch is not None:
+        model_cfg = model_cfg.model_copy(
+            update={"late_dropout_step": train_cfg.late_dropout_start_epoch * steps_per_epoch}
+        )
+    model = build_model(model_cfg)
     lr = OneCycle(
         train_cfg.lr_max,
         total_steps=train_cfg.epochs * steps_per_epoch,
@@ -201,6 +215,7 @@ def train_run(
         keras.callbacks.BackupAndRestore(backup_dir(out)),
         *(callbacks or []),
         guard,
+        EpochProgress(config.name, train_cfg.epochs),
     ]
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         workers = strategy.extended._num_workers
@@ -224,10 +239,18 @@ def train_run(
             verbose=verbose,
             callbacks=callback_set,
         )
+    if guard.diverged and guard.best_weights is None:
+        epoch, batch = guard.diverged_at
+        raise TrainingDivergedError(
+            f"{config.name}: the training loss became NaN/Inf at epoch {epoch + 1}, "
+            f"batch {batch}, before any epoch finished with a finite "
+            f"{guard.monitor}; no model was saved. Lower train.lr_max "
+            f"({train_cfg.lr_max}) or set train.clipnorm (now {train_cfg.clipnorm})."
+        )
     model_path = None
     if is_chief():
         model_path = f"{out}/{MODEL_FILE}"
-        model.save(model_path)
+        save_model_atomic(model, model_path)
     log.info(
         "%s: best epoch %d, diverged=%s, model %s",
         config.name,
