@@ -61,7 +61,10 @@ def train_throughput(arch: str, scale: str, batch: int, steps: int, tfrecords) -
     ds = make_batches(tfrecords.paths("train"), batch, max_len=config.model.max_len, repeat=True)
     # the same few batches again and again, in memory: only the model is timed
     ds = ds.take(4).cache().repeat()
-    trainer.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
+    # Trace and warm up on every batch twice: the batches have different frame counts,
+    # and tf.function traces each new shape (then one relaxed shape) before it settles.
+    # Timing a step that still traces measures the tracer, not the model.
+    trainer.fit(ds, steps_per_epoch=8, epochs=1, verbose=0)
     frames = [int(tf.shape(x)[1]) for x, _ in ds.take(4)]
     start = time.perf_counter()
     trainer.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)

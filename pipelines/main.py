@@ -8,7 +8,7 @@ from pipelines.training import train_steps
 from steps.compare import compare_runs
 from steps.evaluate import evaluate_model
 from steps.export import export_tflite
-from steps.register import register_models
+from steps.register import register_models, serving_gate_failures
 from steps.summary import summarize_main, tflite_uris
 
 
@@ -39,7 +39,10 @@ def main_pipeline(
         results.append(result)
     comparison = compare_runs(evaluations=evaluations, probabilities=probabilities)
     decision = register_models(
-        evaluations=evaluations, tfrecords=tfrecords, tflite_uris=tflite_uris(exports=exports)
+        evaluations=evaluations,
+        tfrecords=tfrecords,
+        tflite_uris=tflite_uris(exports=exports),
+        ineligible_runs=serving_gate_failures(exports=exports),
     )
     summarize_main(
         data_fingerprint=fingerprint,

@@ -3,6 +3,7 @@ through the gate (see islr.evaluation.registry)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from zenml import step
@@ -15,6 +16,21 @@ from islr.evaluation.registry import (
     log_decision,
     register_evaluations,
 )
+from islr.export.tflite import TFLiteExport
+
+
+@step
+def serving_gate_failures(
+    exports: list[TFLiteExport],
+) -> Annotated[dict[str, str], "ineligible_runs"]:
+    """Run name -> why its TFLite file failed the serving gate (size, latency, parity):
+    such a run is registered but may not become champion, since the champion is what
+    gets deployed."""
+    return {
+        Path(export.path).stem: f"its TFLite file failed the serving gate ({export.gate_reason})"
+        for export in exports
+        if not export.gate_passed
+    }
 
 
 # Never cached: the registry changes between runs, so the same inputs can decide
@@ -26,15 +42,18 @@ def register_models(
     config: RegistryConfig | None = None,
     tflite_uris: dict[str, str] | None = None,
     evaluation_config: EvaluationConfig | None = None,
+    ineligible_runs: dict[str, str] | None = None,
 ) -> Annotated[PromotionDecision, "promotion_decision"]:
     """`tfrecords`: the set the evaluations used, to re-evaluate a champion measured on
-    another split; `tflite_uris`: run name -> TFLite file, stored as a version tag."""
+    another split; `tflite_uris`: run name -> TFLite file, stored as a version tag;
+    `ineligible_runs`: run name -> why it may not become champion."""
     decision = register_evaluations(
         evaluations,
         config,
         tfrecords=tfrecords,
         tflite_uris=tflite_uris,
         evaluation_config=evaluation_config,
+        ineligible=ineligible_runs,
     )
     log_decision(decision)
     return decision

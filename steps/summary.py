@@ -113,7 +113,11 @@ def summarize_main(
         + (
             f"version {decision.version} ({decision.run}) is the new champion."
             if decision.promoted
-            else f"champion stays version {decision.champion_version}"
+            else (
+                f"champion stays version {decision.champion_version}"
+                if decision.champion_version
+                else "no champion yet"
+            )
             + (
                 f"; version {decision.challenger_version} is the challenger."
                 if decision.challenger_version

@@ -271,3 +271,27 @@ def test_bad_input_is_refused_before_registering(world):
     with pytest.raises(RegistryError, match=r"tflite_uris: no evaluated run named \['zz'\]"):
         register_evaluations([world["e1"]["a"]], config, tflite_uris={"zz": "/m.tflite"})
     assert not MlflowClient().search_registered_models("name='gate-bad'")
+
+
+def test_a_run_over_the_serving_budget_may_not_become_champion(world):
+    e1 = world["e1"]
+    config = RegistryConfig(model_name="gate-serving")
+    over = "its TFLite file failed the serving gate (size 41.2 MB > 40 MB)"
+    decision = register_evaluations([e1["a"], e1["b"], e1["c"]], config, ineligible={"a": over})
+    # a has the best accuracy, but b is the best run that may be deployed
+    assert decision.promoted and decision.run == "b"
+    assert f"a may not be champion: {over}" in decision.reason
+    aliases = _aliases("gate-serving")
+    assert aliases["champion"] == decision.registered["b"]
+    assert aliases["challenger"] == decision.registered["c"]  # never the ineligible a
+    assert _tags("gate-serving", decision.registered["a"])["gate_outcome"] == "ineligible"
+
+    # no run may be champion: all are registered, nothing moves
+    none = register_evaluations(
+        [e1["c"]], RegistryConfig(model_name="gate-none"), ineligible={"c": over}
+    )
+    assert not none.promoted and none.champion_version is None
+    assert "no run may become champion" in none.reason
+    assert _aliases("gate-none") == {}
+    with pytest.raises(RegistryError, match=r"ineligible: no evaluated run named \['zz'\]"):
+        register_evaluations([e1["a"]], config, ineligible={"zz": over})

@@ -78,7 +78,7 @@ class PromotionDecision(BaseModel):
     run: str  # its run name
     metric: str
     new_value: float
-    champion_version: str  # holder of the champion alias after the decision
+    champion_version: str | None  # holder of the champion alias after (None: nobody)
     previous_champion_version: str | None = None  # holder before (None: there was none)
     champion_value: float | None = None  # the previous champion's value on this split
     champion_reevaluated: bool = False
@@ -195,11 +195,14 @@ def register_evaluations(
     tfrecords: TFRecordSet | None = None,
     tflite_uris: Mapping[str, str] | None = None,
     evaluation_config: EvaluationConfig | None = None,
+    ineligible: Mapping[str, str] | None = None,
 ) -> PromotionDecision:
     """Register each evaluation's model as a new version and run the champion gate.
 
     `tfrecords` (the set the evaluations used) is needed only when the current champion
-    was measured on another test split; `tflite_uris` maps run names to TFLite files.
+    was measured on another test split; `tflite_uris` maps run names to TFLite files;
+    `ineligible` maps run names to why they may not become champion (a TFLite file over
+    the serving budget, say): they are registered, but the gate passes them over.
     Uses MLflow's current tracking and registry URIs.
     """
     import mlflow
@@ -226,6 +229,10 @@ def register_evaluations(
     unknown = sorted(set(tflite_uris) - set(names))
     if unknown:
         raise RegistryError(f"tflite_uris: no evaluated run named {unknown}; runs: {names}")
+    ineligible = dict(ineligible or {})
+    unknown = sorted(set(ineligible) - set(names))
+    if unknown:
+        raise RegistryError(f"ineligible: no evaluated run named {unknown}; runs: {names}")
 
     client = MlflowClient()
     name = config.model_name
@@ -233,7 +240,10 @@ def register_evaluations(
 
     sign = 1.0 if config.greater_is_better else -1.0
     ranked = sorted(evaluations, key=lambda e: (-sign * e.metric(config.metric), e.run))
-    best = ranked[0]
+    # the best run that may become champion; with none eligible, the best run is only
+    # reported, and nothing moves
+    eligible = [e for e in ranked if e.run not in ineligible]
+    best = eligible[0] if eligible else ranked[0]
     best_value = best.metric(config.metric)
 
     # The champion is measured before anything is registered, so that a failure there
@@ -263,7 +273,13 @@ def register_evaluations(
     best_version = registered[best.run]
     holder = None if champion is None else str(champion.version)
 
-    if champion is None:
+    passed_over = "; ".join(
+        f"{run} may not be {CHAMPION}: {why}" for run, why in ineligible.items()
+    )
+    if not eligible:
+        promoted = False
+        reason = f"not promoted: no run may become {CHAMPION} ({passed_over})"
+    elif champion is None:
         promoted = True
         reason = (
             f"no {CHAMPION} yet: {best.run} (v{best_version}) becomes {CHAMPION} with "
@@ -285,8 +301,11 @@ def register_evaluations(
             f"improvement {gain:+.4f}, required > 0 and >= {config.min_improvement:g}"
         )
         reason = ("promoted: " if promoted else "not promoted: ") + versus
+    if eligible and passed_over:
+        reason += f" (passed over: {passed_over})"
 
-    losers = [e for e in (ranked[1:] if promoted else ranked) if registered[e.run] != holder]
+    # the challenger: the best eligible run that is not (or did not become) the champion
+    losers = [e for e in (eligible[1:] if promoted else eligible) if registered[e.run] != holder]
     challenger = losers[0] if losers else None
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, best_version)
@@ -302,6 +321,8 @@ def register_evaluations(
             outcome = CHAMPION
         elif evaluation is challenger:
             outcome = CHALLENGER
+        elif evaluation.run in ineligible:
+            outcome = "ineligible"
         else:
             outcome = "not_promoted"
         client.set_model_version_tag(name, version, "gate_outcome", outcome)
@@ -315,7 +336,9 @@ def register_evaluations(
         run=best.run,
         metric=config.metric,
         new_value=best_value,
-        champion_version=best_version if promoted else str(champion.version),
+        champion_version=(
+            best_version if promoted else (None if champion is None else str(champion.version))
+        ),
         previous_champion_version=None if champion is None else str(champion.version),
         champion_value=champion_value,
         champion_reevaluated=reevaluated,
