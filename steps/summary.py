@@ -91,8 +91,9 @@ def summarize_main(
     comparison: ComparisonReport,
     decision: PromotionDecision,
     exports: list[TFLiteExport],
-    evaluations: list[Evaluation] | None = None,
-    train_results: list[TrainResult] | None = None,
+    # lists (fan-in), never Optional: ZenML cannot parse an Optional list input
+    evaluations: list[Evaluation],
+    train_results: list[TrainResult],
     summary_path: str = "outputs/reports/summary.md",
     champion_tflite: str = "outputs/export/model.tflite",
 ) -> Annotated[MarkdownString, "main_summary"]:
@@ -149,11 +150,11 @@ def summarize_main(
         *_champion_line(decision, exports, Path(champion_tflite)),
         *_folder_line(
             "evaluation files (per-class CSV, confused pairs, confusion matrix)",
-            [Path(p).parent for e in evaluations or [] for p in e.files.values()],
+            [Path(p).parent for e in evaluations for p in e.files.values()],
         ),
         *_folder_line(
             "trained models (`model.keras`, one folder per run)",
-            [Path(r.model_path).parent for r in train_results or [] if r.model_path],
+            [Path(r.model_path).parent for r in train_results if r.model_path],
         ),
         f"- MLflow (runs, models, registry): `{tracking_uri}`",
         "",
