@@ -171,6 +171,13 @@ def classify(selected: Selected, classifier: SignClassifier, settings: AppSettin
     except IslrError as exc:
         st.error(str(exc))
         return
+    except Exception as exc:  # the model's runtime failed: a message, never a traceback
+        log.exception("classifying %s failed", selected.title)
+        st.error(
+            f"{classifier.info.description} could not classify {selected.title}: "
+            f"{type(exc).__name__}: {exc}"
+        )
+        return
     st.session_state[PREDICTION] = {
         "key": selected.key,
         "title": selected.title,

@@ -89,6 +89,19 @@ for name, final in (("probs", tf.nn.softmax), ("scores", tf.identity)):
         [serve.get_concrete_function()], tf.Module()
     )
     (out / f"{name}.tflite").write_bytes(converter.convert())
+
+
+# a file that loads in the serving signature but fails at run time on any T but 10
+@tf.function(input_signature=[tf.TensorSpec([None, 543, 3], tf.float32, name="inputs")])
+def fixed(inputs):
+    flat = tf.reshape(tf.where(tf.math.is_nan(inputs), 0.0, inputs), [10 * 543 * 3])
+    return {"outputs": tf.nn.softmax(tf.tile(flat[:1], [250]))}
+
+
+converter = tf.lite.TFLiteConverter.from_concrete_functions(
+    [fixed.get_concrete_function()], tf.Module()
+)
+(out / "fixed.tflite").write_bytes(converter.convert())
 print("built", out)
 """
 
@@ -104,6 +117,7 @@ def models(tmp_path_factory) -> SimpleNamespace:
         keras=out / "model.keras",
         probs_tflite=out / "probs.tflite",
         scores_tflite=out / "scores.tflite",
+        fixed_tflite=out / "fixed.tflite",
         tflite_weights=np.load(out / "tflite_weights.npy"),
     )
 
@@ -448,3 +462,12 @@ def test_the_app_image_runs_a_tflite_model_without_tensorflow(models, real_data_
     done = run_cli("-c", APP_IMAGE_SCRIPT, str(APP), str(models.probs_tflite), str(real_data_dir))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "served [" in done.stdout
+
+
+def test_a_model_that_fails_at_run_time_gets_a_message(app, models, real_data_dir):
+    at = app("--model", models.fixed_tflite, "--data", real_data_dir, "--composer-backend", "plain")
+    at.button(key="classify").click().run()  # green: 105 frames, not the 10 the file needs
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = texts(at.error)
+    assert "could not classify" in error and "fixed.tflite" in error
+    assert at.session_state["keywords"] == []
