@@ -167,6 +167,9 @@ def _pipeline_step_ids(runs: list[str]) -> set[str]:
 def test_retrain_config_names_real_steps_and_valid_settings():
     from zenml.config import DockerSettings, ResourceSettings
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+    from zenml.integrations.kubeflow.flavors.kubeflow_orchestrator_flavor import (
+        KubeflowOrchestratorSettings,
+    )
     from zenml.integrations.kubernetes.flavors.kubernetes_orchestrator_flavor import (
         KubernetesOrchestratorSettings,
     )
@@ -209,6 +212,12 @@ def test_retrain_config_names_real_steps_and_valid_settings():
         # cluster stack installs; the field names are checked here)
         assert set(k8s) <= set(KubernetesOrchestratorSettings.model_fields), where
         assert set(k8s.get("pod_settings", {})) <= set(KubernetesPodSettings.model_fields), where
+        kubeflow = settings.get("orchestrator.kubeflow", {})
+        assert set(kubeflow) <= set(KubeflowOrchestratorSettings.model_fields), where
+        assert set(kubeflow.get("pod_settings", {})) <= set(KubernetesPodSettings.model_fields)
+        # what a step asks of Kubernetes it asks of Kubeflow too
+        if "pod_settings" in k8s:
+            assert kubeflow.get("pod_settings") == k8s["pod_settings"], where
 
     check_settings(config["settings"], "pipeline")
     for step, block in config["steps"].items():
@@ -220,6 +229,16 @@ def test_retrain_config_names_real_steps_and_valid_settings():
         assert (
             int(pod["resources"]["limits"]["nvidia.com/gpu"]) == settings["resources"]["gpu_count"]
         )
+    for run in params["runs"]:  # evaluation and the TFLite conversion: CPU nodes
+        for step in (f"evaluate_{run}", f"export_{run}"):
+            settings = config["steps"][step]["settings"]
+            assert (
+                settings["resources"]["cpu_count"] >= 1 and "gpu_count" not in settings["resources"]
+            )
+            pod = settings["orchestrator.kubernetes"]["pod_settings"]
+            assert pod["node_selectors"] == {"islr.io/pool": "cpu"}, step
+            assert pod["volume_mounts"][0]["mountPath"] == "/app/data", step
+    assert config["settings"]["orchestrator.kubeflow"]["timeout"] >= 24 * 3600
     shards = config["steps"]["write_tfrecord_shards"]["settings"]
     assert shards["resources"]["cpu_count"] >= 4 and shards["resources"]["memory"]
     mounts = config["settings"]["orchestrator.kubernetes"]["pod_settings"]["volume_mounts"]
