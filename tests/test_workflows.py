@@ -52,7 +52,12 @@ def referenced_paths(text: str) -> set[str]:
     pattern = (
         r"(?<![\w./-])((?:scripts|configs|docker|\.ci|docs)/[\w./-]+|data\.dvc|pyproject\.toml)"
     )
-    return {p.rstrip(".") for p in re.findall(pattern, text)}
+    # `owner/action@version` names a GitHub action, not a file of the repository
+    return {
+        m.group(1).rstrip(".")
+        for m in re.finditer(pattern, text)
+        if not text.startswith("@", m.end())
+    }
 
 
 def valid_cron_field(field: str, low: int, high: int) -> bool:
@@ -111,6 +116,13 @@ def test_retrain_triggers_and_pipeline():
     assert job["env"]["ZENML_STACK"] == "${{ vars.ZENML_STACK }}"
     assert job["env"]["ZENML_STORE_API_KEY"] == "${{ secrets.ZENML_STORE_API_KEY }}"
     assert job["env"]["DVC_REMOTE_URL"] == "${{ vars.DVC_REMOTE_URL }}"
+    assert job["env"]["MLFLOW_TRACKING_URI"] == "${{ vars.MLFLOW_TRACKING_URI }}"
+    assert job["env"]["MLFLOW_TRACKING_TOKEN"] == "${{ secrets.MLFLOW_TRACKING_TOKEN }}"
+    # a gate against a store that dies with the runner is said, not silently accepted
+    assert "::warning::No ZENML_STORE_URL or MLFLOW_TRACKING_URI" in text
+    login = next(s for s in job["steps"] if s.get("uses", "").startswith("docker/login-action"))
+    assert login["if"] == "${{ vars.CONTAINER_REGISTRY != '' }}"
+    assert login["with"]["password"] == "${{ secrets.CONTAINER_REGISTRY_PASSWORD }}"
 
 
 @pytest.mark.parametrize("name", ["ci.yml", "retrain.yml"])
