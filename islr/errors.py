@@ -46,3 +46,13 @@ class DataIntegrityError(IslrError):
 
 class TrainingDivergedError(IslrError):
     """A training run's loss became NaN/Inf before any epoch gave usable weights."""
+
+
+class SignMapError(IslrError):
+    """`sign_to_prediction_index_map.json` is unreadable or not a one-to-one map of the
+    signs onto the class indices 0..N-1."""
+
+
+class OutputFolderError(IslrError):
+    """An output folder cannot be used: it exists and is not empty, lies inside the data
+    folder, or cannot be created."""
