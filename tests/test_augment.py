@@ -1,10 +1,14 @@
-"""Each augmentation changes what it should, keeps dtype and (543, 3) frames; noaug is identity."""
+"""Augmentations against values worked out by hand (the study's §2.5 with the 1st-place
+solution's ranges), and their random draws within the configured ranges."""
+
+import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from islr.data.format import PART_SLICES, read_recording
+from islr.models.landmarks import FACE_MIRROR_PAIRS
 from islr.training.augment import (
     AugmentConfig,
     affine,
@@ -27,56 +31,162 @@ def valid_frames(x):
     return ~np.all(np.isnan(x), axis=(1, 2))
 
 
+def constant_frames(values) -> np.ndarray:
+    """One frame per value, every coordinate of the frame equal to it."""
+    return np.stack([np.full((543, 3), v, np.float32) for v in values])
+
+
 def test_noaug_is_identity(frames):
     out = make_augment(AugmentConfig.off())(frames).numpy()
     np.testing.assert_array_equal(out, frames)
 
 
-@pytest.mark.parametrize("factor", [0.5, 1.0, 1.5])
-def test_temporal_rescale(frames, factor):
-    out = temporal_rescale(tf.constant(frames), factor).numpy()
-    assert out.shape == (round(len(frames) * factor), 543, 3) and out.dtype == np.float32
-    np.testing.assert_allclose(out[0], frames[0])  # end points kept
-    np.testing.assert_allclose(out[-1], frames[-1])
-    if factor == 1.0:
-        np.testing.assert_allclose(out, frames)
+@pytest.mark.parametrize(
+    ("values", "factor", "expected"),
+    [
+        # T = 2 -> floor(3.0) = 3 frames at times (i + 0.5) * 2/3 - 0.5 = -1/6, 1/2, 7/6,
+        # clamped to [0, 1]
+        ([0.2, 0.8], 1.5, [0.2, 0.5, 0.8]),
+        # T = 2 -> 1 frame at time 0.5
+        ([0.2, 0.8], 0.5, [0.5]),
+        # T = 4 -> 5 frames at times 0.8 i - 0.1: -0.1, 0.7, 1.5, 2.3, 3.1
+        ([0.0, 1.0, 2.0, 3.0], 1.25, [0.0, 0.7, 1.5, 2.3, 3.0]),
+        # T = 3, factor 0.9 -> floor(2.7) = 2 frames at times 1.5 i + 0.25: 0.25, 1.75
+        ([0.0, 1.0, 2.0], 0.9, [0.25, 1.75]),
+    ],
+)
+def test_temporal_rescale_by_hand(values, factor, expected):
+    out = temporal_rescale(tf.constant(constant_frames(values)), factor).numpy()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, constant_frames(expected), atol=1e-6)
 
 
-def test_masking_and_cutout_remove_frames_but_never_all(frames):
+def test_flip_by_hand_with_the_trainers_mirror_pairs():
+    # every row carries its own number: x = row / 1000, y = row / 2000, z = row / 3000
+    rows = np.arange(543, dtype=np.float32)
+    frame = np.stack([rows / 1000, rows / 2000, rows / 3000], axis=-1)[None]
+    out = flip(tf.constant(frame), flip_permutation(list(FACE_MIRROR_PAIRS))).numpy()[0]
+
+    def expect(row, source):
+        return [1 - source / 1000, source / 2000, source / 3000]
+
+    cases = {
+        468: 522,  # left hand wrist <-> right hand wrist
+        542: 488,  # right hand 20 <-> left hand 20
+        61: 291,  # lip corners
+        33: 263,  # outer eye corners
+        98: 327,  # nose wings
+        500: 501,  # pose: left and right shoulder (pose 11 <-> 12)
+        513: 512,  # pose: hips (24 <-> 23)
+        1: 1,  # nose tip on the midline stays
+        17: 17,  # lower lip centre stays (the centring landmark)
+        100: 100,  # a face point with no listed mirror stays
+    }
+    for row, source in cases.items():
+        np.testing.assert_allclose(out[row], expect(row, source), atol=1e-6, err_msg=str(row))
+    # the reference's own swap lists (flip_lr) are all swapped here
+    reference = {
+        "lips": (
+            [84, 181, 91, 146, 61, 185, 40, 39, 37, 87, 178, 88, 95, 78, 191, 80, 81, 82],
+            [314, 405, 321, 375, 291, 409, 270, 269, 267]
+            + [317, 402, 318, 324, 308, 415, 310, 311, 312],
+        ),
+        "pose": ([513, 505, 503, 501], [512, 504, 502, 500]),
+        "eyes": (
+            [263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398],
+            [33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173],
+        ),
+        "nose": ([98], [327]),
+        "hands": (list(range(468, 489)), list(range(522, 543))),
+    }
+    perm = flip_permutation(list(FACE_MIRROR_PAIRS))
+    for name, (left, right) in reference.items():
+        for a, b in zip(left, right, strict=True):
+            assert perm[a] == b and perm[b] == a, f"{name}: {a} <-> {b}"
+
+
+def test_affine_by_hand():
+    # frame 0: scale 2, shear along x by y (shear_y = 0.1), 90 degrees, shift 0.05;
+    # frame 1: the identity
+    point = np.array([0.6, 0.5, 0.1], np.float32)
+    two = np.broadcast_to(point, (2, 543, 3)).copy()
+    out = affine(
+        tf.constant(two),
+        scale=[2.0, 1.0],
+        shear_x=[0.0, 0.0],
+        shear_y=[0.1, 0.0],
+        degrees=[90.0, 0.0],
+        shift=[0.05, 0.0],
+    ).numpy()
+    # scale: (1.2, 1.0, 0.2); shear: x = 1.2 + 1.0 * 0.1 = 1.3, y = 1.0; centre
+    # (0.5 + 0.1, 0.5); rotate (0.7, 0.5) by 90: (-0.5, 0.7) + centre = (0.1, 1.2);
+    # shift every coordinate by 0.05
+    np.testing.assert_allclose(out[0, 0], [0.15, 1.25, 0.25], atol=1e-6)
+    np.testing.assert_allclose(out[1], two[1], atol=1e-6)
+    # shear along y by x (shear_x = 0.2), no rotation: y = 0.6 * 0.2 + 0.5 = 0.62
+    sheared = affine(tf.constant(two[:1]), 1.0, 0.2, 0.0, 0.0, 0.0).numpy()[0, 0]
+    np.testing.assert_allclose(sheared, [0.6, 0.62, 0.1], atol=1e-6)
+    # -30 degrees about (0.5, 0.5): (0.1, 0) -> (0.1 cos 30, -0.1 sin 30) ... with the
+    # reference's row-vector convention [x, y] @ [[c, s], [-s, c]]
+    rot = affine(tf.constant(two[:1]), 1.0, 0.0, 0.0, -30.0, 0.0).numpy()[0, 0]
+    c, s = math.cos(math.radians(-30)), math.sin(math.radians(-30))
+    np.testing.assert_allclose(rot, [0.5 + 0.1 * c, 0.5 + 0.1 * s, 0.1], atol=1e-6)
+
+
+def test_remove_frames_marks_them_missing_but_never_all():
+    x = tf.constant(constant_frames([0.1, 0.2, 0.3, 0.4]))
+    out = remove_frames(x, tf.constant([False, True, True, False])).numpy()
+    np.testing.assert_array_equal(valid_frames(out), [True, False, False, True])
+    np.testing.assert_array_equal(out[[0, 3]], x.numpy()[[0, 3]])
+    kept = remove_frames(x, tf.constant([True] * 4)).numpy()
+    np.testing.assert_array_equal(kept, x.numpy())
+
+
+def _draws(config: AugmentConfig, rec: np.ndarray, n: int = 12) -> list[np.ndarray]:
+    tf.random.set_seed(7)
+    augment = make_augment(config)
+    return [augment(rec).numpy() for _ in range(n)]
+
+
+def test_affine_is_drawn_per_frame_or_per_recording():
+    rec = constant_frames([0.4] * 6)
+    rec[:, :, 1] = np.linspace(0.3, 0.7, 543)[None]  # points differ within a frame
+    only_affine = AugmentConfig.off().model_copy(update={"affine_p": 1.0})
+    for out in _draws(only_affine, rec, 4):  # the study: each frame its own transform
+        assert not np.allclose(out[0], out[1])
+    per_recording = only_affine.model_copy(update={"affine_per_frame": False})
+    for out in _draws(per_recording, rec, 4):
+        np.testing.assert_allclose(out, np.broadcast_to(out[0], out.shape), atol=1e-6)
+        assert not np.allclose(out[0], rec[0])
+
+
+def test_draws_stay_within_the_configured_ranges(frames):
     t = len(frames)
-    drop = np.zeros(t, bool)
-    drop[2:6] = True
-    out = remove_frames(tf.constant(frames), tf.constant(drop)).numpy()
-    assert out.shape == frames.shape
-    assert (valid_frames(out) == ~drop).all()
-    everything = remove_frames(tf.constant(frames), tf.ones(t, tf.bool)).numpy()
-    np.testing.assert_array_equal(everything, frames)  # would leave nothing: no-op
+    rescale = AugmentConfig.off().model_copy(update={"rescale_p": 1.0})
+    lengths = {len(out) for out in _draws(rescale, frames, 20)}
+    assert min(lengths) >= math.floor(0.5 * t) and max(lengths) <= math.floor(1.5 * t)
+    assert len(lengths) > 3
 
+    cutout = AugmentConfig.off().model_copy(update={"cutout_p": 1.0})
+    rec = constant_frames([0.5] * 50)
+    for out in _draws(cutout, rec):
+        gone = np.flatnonzero(~valid_frames(out))
+        # one contiguous block of floor(50 * U(0.2, 0.4)) = 10..19 frames
+        assert 10 <= len(gone) <= 20 and np.all(np.diff(gone) == 1)
 
-def test_flip_swaps_hands_and_mirrors_x(frames):
-    perm = tf.constant(flip_permutation([(33, 263)]))
-    out = flip(tf.constant(frames), perm).numpy()
-    np.testing.assert_allclose(out[:, LH, 0], 1 - frames[:, RH, 0])
-    np.testing.assert_allclose(out[:, RH, 1], frames[:, LH, 1])
-    np.testing.assert_allclose(out[:, 33, 2], frames[:, 263, 2])
-    np.testing.assert_allclose(flip(out, perm).numpy(), frames, atol=1e-6)  # involution
-
-
-def test_affine(frames):
-    identity = affine(tf.constant(frames), 0.0, tf.zeros(2), 1.0, 0.0).numpy()
-    np.testing.assert_allclose(identity, frames, atol=1e-6)
-    shifted = affine(tf.constant(frames), 0.0, tf.constant([0.1, -0.2]), 1.0, 0.0).numpy()
-    np.testing.assert_allclose(shifted[..., 0], frames[..., 0] + 0.1, atol=1e-6)
-    np.testing.assert_allclose(shifted[..., 1], frames[..., 1] - 0.2, atol=1e-6)
-    np.testing.assert_array_equal(shifted[..., 2], frames[..., 2])  # z untouched
-    turned = affine(tf.constant(frames), np.pi / 2, tf.zeros(2), 1.0, 0.0).numpy()
-    # a quarter turn about the centre maps (x, y) to (0.5 - (y - 0.5), 0.5 + (x - 0.5))
-    np.testing.assert_allclose(turned[..., 0], 1.0 - frames[..., 1], atol=1e-5)
+    angle = AugmentConfig.off().model_copy(
+        update={"affine_p": 1.0, "scale_range": (1.0, 1.0), "shear": 0.0, "shift": 0.0}
+    )
+    probe = constant_frames([0.5] * 40)
+    probe[:, 0, :2] = [0.6, 0.5]  # row 0 at distance 0.1 from the centre, angle 0
+    for out in _draws(angle, probe, 3):
+        deg = np.degrees(np.arctan2(out[:, 0, 1] - 0.5, out[:, 0, 0] - 0.5))
+        assert np.abs(deg).max() <= 30 + 1e-3 and np.abs(deg).max() > 10
 
 
 def test_everything_on_in_tf_data(frames):
     config = AugmentConfig(rescale_p=1, mask_p=1, flip_p=1, affine_p=1, cutout_p=1)
-    augment = make_augment(config)
+    augment = make_augment(config, list(FACE_MIRROR_PAIRS))
     ds = tf.data.Dataset.from_tensors(frames).repeat(8).map(augment)
     outs = [x.numpy() for x in ds]
     for out in outs:

@@ -19,7 +19,9 @@ def _grad(w: np.ndarray, step: int) -> np.ndarray:
 
 
 def radam_reference(w, lr, steps, b1=0.9, b2=0.999, eps=1e-7, threshold=5.0, wd=0.0):
-    """The published RAdam update (Liu et al. 2020, Alg. 2) in float64, plus decoupled decay.
+    """The published RAdam update (Liu et al. 2020, Alg. 2) in float64, plus decoupled decay,
+    with eps after the bias correction and the threshold test `>=`, as tfa's
+    RectifiedAdam (the 1st-place solution's optimizer) computes it.
 
     Returns the weights after every step and, per step, whether it was rectified.
     """
@@ -37,12 +39,12 @@ def radam_reference(w, lr, steps, b1=0.9, b2=0.999, eps=1e-7, threshold=5.0, wd=
         v = b2 * v + (1 - b2) * g * g
         m_hat = m / (1 - b1**t)
         rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
-        if rho_t > threshold:
+        if rho_t >= threshold:
             r_t = np.sqrt(
                 (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
             )
-            l_t = np.sqrt(1 - b2**t) / (np.sqrt(v) + eps)
-            w = w - lr_t * r_t * m_hat * l_t
+            v_hat = np.sqrt(v / (1 - b2**t))
+            w = w - lr_t * r_t * m_hat / (v_hat + eps)
             rectified.append(True)
         else:
             w = w - lr_t * m_hat
@@ -72,7 +74,8 @@ def test_radam_matches_reference_in_both_branches():
 
 def test_radam_threshold_is_a_parameter():
     ref4, rect4 = radam_reference(W0, lr=0.01, steps=10, threshold=4.0)
-    assert rect4.index(True) < 5  # rectifies earlier than with 5
+    # rho_t = 1999 - 2 t 0.999^t / (1 - 0.999^t): 3.9975 at t = 4, 4.9960 at t = 5
+    assert rect4 == [False] * 4 + [True] * 6
     got = _run_keras(RAdam(learning_rate=0.01, sma_threshold=4.0), steps=10)
     np.testing.assert_allclose(got[-1], ref4[-1], rtol=1e-5)
 
@@ -183,10 +186,13 @@ def test_one_cycle_shape():
     assert sched.warmup_steps == 10
     assert np.all(np.diff(lr[:11]) > 0)  # warm-up is increasing
     assert lr[10] == pytest.approx(1e-3) and lr.max() == pytest.approx(1e-3)
-    assert lr[0] == pytest.approx(1e-5)  # start_factor=0.01
-    assert np.all(np.diff(lr[10:]) < 0)  # then decays...
-    assert lr[99] == pytest.approx(1e-6)  # ...to the floor at the last step
-    assert float(sched(500)) == pytest.approx(1e-6)
+    assert lr[0] == 0.0  # warm-up from zero, as the reference's OneCycleLR (lr_start=0)
+    assert np.all(np.diff(lr[10:]) < 0)  # then decays along a cosine that reaches the
+    # floor at step total_steps: lr_99 = 1e-6 + (1e-3 - 1e-6) (1 + cos(pi 89 / 90)) / 2
+    assert lr[99] == pytest.approx(
+        1e-6 + (1e-3 - 1e-6) * (1 + np.cos(np.pi * 89 / 90)) / 2, rel=1e-4
+    )
+    assert float(sched(100)) == pytest.approx(1e-6) and float(sched(500)) == pytest.approx(1e-6)
 
 
 def test_schedules_serialize_and_weight_decay_follows_lr():

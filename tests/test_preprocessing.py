@@ -41,14 +41,18 @@ def _pad(rec: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def _reference(rec: np.ndarray, landmarks=DEFAULT_LANDMARKS, max_len=384, centre=17):
-    """NumPy statement of the documented features of one unpadded recording."""
-    xy = rec[..., :2].astype(np.float64)
+    """NumPy statement of the study's features (§2.4) of one unpadded recording: frames
+    with no selected landmark dropped, centre = nose mean, one std per axis about that
+    centre, forward velocity and its forward difference."""
+    xy = rec[:max_len, :, :2].astype(np.float64)
+    xy = xy[~np.all(np.isnan(xy[:, list(landmarks)]), axis=(1, 2))]
     c = np.nanmean(xy[:, centre], axis=0)
     pts = xy[:, list(landmarks)]
-    pos = ((pts - c) / np.nanstd(pts, axis=(0, 1)))[:max_len]
+    s = np.sqrt(np.nanmean((pts - c) ** 2, axis=(0, 1)))
+    pos = (pts - c) / s
     vel, acc = np.zeros_like(pos), np.zeros_like(pos)
-    vel[1:] = pos[1:] - pos[:-1]
-    acc[2:] = pos[2:] - 2 * pos[1:-1] + pos[:-2]
+    vel[:-1] = pos[1:] - pos[:-1]
+    acc[:-2] = vel[1:-1] - vel[:-2]
     t = len(pos)
     out = np.concatenate([s.reshape(t, -1) for s in (pos, vel, acc)], axis=-1)
     return np.nan_to_num(out, nan=0.0)
@@ -160,8 +164,9 @@ def test_missing_hand_and_nan_become_zero():
     rec2[4, 522] = np.nan
     f2 = Preprocess()(rec2[None]).numpy()[0].reshape(8, 3, P, 2)
     r = DEFAULT_LANDMARKS.index(522)
-    assert not f2[4, :, r].any() and not f2[5, 1:, r].any() and not f2[6, 2, r].any()
-    assert f2[3, 0, r].all() and f2[7, 1, r].all()
+    # forward differences: velocity at 3 and 4, acceleration at 2, 3 and 4 touch frame 4
+    assert not f2[4, :, r].any() and not f2[3, 1:, r].any() and not f2[2, 2, r].any()
+    assert f2[5, 0, r].all() and f2[2, 1, r].all() and f2[1, 2, r].all() and f2[5, 2, r].all()
 
 
 def test_single_frame_recording_in_a_model_and_tf_function():
@@ -177,7 +182,9 @@ def test_single_frame_recording_in_a_model_and_tf_function():
     assert not out[0, 0, 2 * P :].any()  # no motion in one frame
     np.testing.assert_allclose(out[0], _reference(rec), atol=1e-4)
     two = fn(tf.constant(_random_recording(2)[None])).numpy()
-    assert two[0, 1, 2 * P : 4 * P].any() and not two[0, :, 4 * P :].any()
+    # velocity x_1 - x_0 at frame 0, none after the last frame, no acceleration
+    assert two[0, 0, 2 * P : 4 * P].any() and not two[0, 1, 2 * P : 4 * P].any()
+    assert not two[0, :, 4 * P :].any()
 
 
 def test_truncation_to_max_len():
@@ -200,7 +207,8 @@ def test_position_features_are_centred_and_scaled():
     pos = out[:, : 2 * P].reshape(30, P, 2)
     detected = ~np.isnan(rec[:, list(DEFAULT_LANDMARKS), 0])
     np.testing.assert_allclose(pos[detected[:, CENTRE_POS], CENTRE_POS].mean(0), 0, atol=1e-5)
-    np.testing.assert_allclose(pos[detected].std(0), 1, atol=1e-4)
+    # one deviation per axis about the centre (not about the points' own mean)
+    np.testing.assert_allclose(np.sqrt((pos[detected] ** 2).mean(0)), 1, atol=1e-4)
 
 
 def test_keras_round_trip_in_safe_mode(tmp_path):

@@ -136,33 +136,91 @@ class Conv1DBlock(layers.Layer):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LateDropout(layers.Layer):
     """Dropout that stays off for the first `start_step` training steps, so a large
-    rate (0.8 in the head) does not slow the start of training."""
+    rate (0.8 in the head) does not slow the start of training.
+
+    The study switches it on "after a specified number of training steps". The layer
+    counts its own training calls, which equals optimizer steps only when each step makes
+    one forward pass; a trainer that makes more (AWP makes two) binds the layer to its
+    optimizer's step counter with `follow(iterations)`, and the layer then reads that."""
 
     def __init__(self, rate: float, start_step: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
         self.rate, self.start_step = rate, start_step
         self.dropout = layers.Dropout(rate)
+        self._iterations = None
 
     def build(self, input_shape):
         self.step = self.add_weight(
             name="step", shape=(), dtype="int64", initializer="zeros", trainable=False
         )
 
+    def follow(self, iterations) -> None:
+        """Read the step from `iterations` (an optimizer's counter: the number of steps
+        already applied) instead of counting calls."""
+        object.__setattr__(self, "_iterations", iterations)  # not tracked as own state
+
     def call(self, inputs, training=None):
         if not training:
             return inputs
-        self.step.assign_add(1)
+        if self._iterations is None:
+            self.step.assign_add(1)
+            step = self.step
+        else:  # the step being taken is number iterations + 1
+            step = ops.cast(self._iterations, "int64") + 1
         dropped = self.dropout(inputs, training=True)
-        return ops.where(self.step > self.start_step, dropped, inputs)
+        return ops.where(step > self.start_step, dropped, inputs)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "start_step": self.start_step}
 
 
-def _attention_mask(mask):
-    """(B, T) valid-frame mask -> (B, 1, T): every query may attend to valid keys only."""
-    return None if mask is None else ops.cast(mask, "bool")[:, None, :]
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MultiHeadSelfAttention(layers.Layer):
+    """Self-attention as the 1st-place solution wrote it: one bias-free Dense to queries,
+    keys and values, scores scaled by dim^-0.5 (the model width, not the head width),
+    softmax over valid keys, dropout on the weights, a bias-free output projection."""
+
+    def __init__(self, dim: int = 192, num_heads: int = 4, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if dim % num_heads:
+            raise ValueError(f"dim ({dim}) must be a multiple of num_heads ({num_heads})")
+        self.supports_masking = True
+        self.dim, self.num_heads, self.dropout_rate = dim, num_heads, dropout
+        self.qkv = layers.Dense(3 * dim, use_bias=False)
+        self.proj = layers.Dense(dim, use_bias=False)
+        self.drop = layers.Dropout(dropout)
+
+    def build(self, input_shape):
+        self.qkv.build(input_shape)
+        self.proj.build((None, None, self.dim))
+
+    def call(self, inputs, training=None, mask=None):
+        h, d = self.num_heads, self.dim // self.num_heads
+        batch = ops.shape(inputs)[0]
+        qkv = ops.reshape(self.qkv(inputs), (batch, -1, h, 3 * d))
+        q, k, v = ops.split(ops.transpose(qkv, (0, 2, 1, 3)), 3, axis=-1)  # (B, h, T, d)
+        scores = ops.einsum("bhtd,bhsd->bhts", q, k) * (self.dim**-0.5)
+        keep = None if mask is None else ops.cast(mask, "bool")[:, None, None, :]
+        if keep is not None:  # padded keys get no weight; -3e4 fits float16 and bfloat16
+            scores = ops.where(keep, scores, ops.full_like(scores, -3e4))
+        weights = ops.softmax(scores, axis=-1)
+        if keep is not None:  # a recording with no kept frame attends to nothing
+            weights = ops.where(keep, weights, ops.zeros_like(weights))
+        weights = self.drop(weights, training=training)
+        x = ops.transpose(ops.einsum("bhts,bhsd->bhtd", weights, v), (0, 2, 1, 3))
+        return self.proj(ops.reshape(x, (batch, -1, self.dim)))
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout_rate,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -185,23 +243,24 @@ class TransformerBlock(layers.Layer):
         self.dim, self.num_heads, self.expand = dim, num_heads, expand
         self.attn_dropout, self.drop_rate, self.bn_momentum = attn_dropout, drop_rate, bn_momentum
         self.bn1 = layers.BatchNormalization(momentum=bn_momentum)
-        self.attn = layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=attn_dropout)
+        self.attn = MultiHeadSelfAttention(dim, num_heads, dropout=attn_dropout)
         self.drop1 = layers.Dropout(drop_rate, noise_shape=(None, 1, 1))
         self.bn2 = layers.BatchNormalization(momentum=bn_momentum)
-        self.ff1 = layers.Dense(dim * expand, activation="swish")
-        self.ff2 = layers.Dense(dim)
+        # bias-free feed-forward, as in the reference
+        self.ff1 = layers.Dense(dim * expand, activation="swish", use_bias=False)
+        self.ff2 = layers.Dense(dim, use_bias=False)
         self.drop2 = layers.Dropout(drop_rate, noise_shape=(None, 1, 1))
 
     def build(self, input_shape):
         self.bn1.build(input_shape)
-        self.attn.build(input_shape, input_shape)
+        self.attn.build(input_shape)
         self.bn2.build(input_shape)
         self.ff1.build(input_shape)
         self.ff2.build((None, None, self.dim * self.expand))
 
     def call(self, inputs, training=None, mask=None):
         x = self.bn1(inputs, training=training, mask=mask)
-        x = self.attn(x, x, attention_mask=_attention_mask(mask), training=training)
+        x = self.attn(x, training=training, mask=mask)
         x = inputs + self.drop1(x, training=training)
         y = self.bn2(x, training=training, mask=mask)
         y = self.ff2(self.ff1(y))

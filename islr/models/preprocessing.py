@@ -1,14 +1,16 @@
 """The in-graph preprocessing layer: raw (batch, T, 543, 3) landmarks -> frame features.
 
 It lives inside the model (its first layer), so training, evaluation and the exported
-TFLite model share exactly the same preprocessing.
+TFLite model share exactly the same preprocessing (the study's §2.4; `docs/recipe.md`).
 
 Padding contract: to batch recordings of different lengths, pad them at the END with
 frames that are NaN in every coordinate (e.g. `padded_batch(..., padding_values=nan)`).
-A frame is valid iff at least one of its 543 x 3 coordinates is not NaN (a real
-recording always has face or pose), unless an explicit boolean `mask` (batch, T) is
-given, which then decides alone. Padded frames never affect the statistics nor the
-features of valid frames; the output carries a Keras mask of the valid frames.
+A frame is kept iff at least one of the selected landmarks has a non-NaN coordinate
+(and, when an explicit boolean `mask` (batch, T) is given, the mask allows it). Frames
+without any selected landmark are dropped and the remaining frames move up, in order,
+as the 1st-place solution dropped them before its preprocessing; padding is such a
+frame. Dropped frames never affect the statistics nor the features of kept frames; the
+output carries a Keras mask of the kept frames, which come first.
 """
 
 from __future__ import annotations
@@ -25,11 +27,33 @@ N_COORDS = 2  # x, y
 N_STREAMS = 3  # position, velocity, acceleration
 
 
-def _valid_frames(inputs, mask=None):
-    """(batch, T) bool: the explicit mask, else frames with any non-NaN coordinate."""
+def _kept_frames(points, mask=None):
+    """(batch, T) bool: frames where some selected landmark was detected (and `mask`)."""
+    kept = ops.any(ops.logical_not(ops.isnan(points)), axis=(2, 3))
     if mask is not None:
-        return ops.cast(mask, "bool")
-    return ops.any(ops.logical_not(ops.isnan(inputs)), axis=(2, 3))
+        kept = ops.logical_and(kept, ops.cast(mask, "bool"))
+    return kept
+
+
+def _compact(x, kept):
+    """Move the kept frames of each recording to the front, in their order.
+
+    A stable partition written as a sort on a unique key (kept frames by their index,
+    the others after all of them), so it runs in the graph and in TFLite (TopK)."""
+    n_frames = ops.shape(x)[1]
+    t = ops.cast(ops.arange(n_frames), "float32")[None, :]
+    key = ops.where(kept, t, t + ops.cast(n_frames, "float32"))
+    order = ops.argsort(key, axis=1)
+    x = ops.take_along_axis(x, order[:, :, None, None], axis=1)
+    return x, _prefix_mask(kept)
+
+
+def _prefix_mask(kept):
+    """(batch, T) bool: the first n frames of each row, n = its number of kept frames.
+    Written with cumsum, not arange, so it also works on symbolic tensors of unknown T."""
+    n_kept = ops.sum(ops.cast(kept, "int32"), axis=1, keepdims=True)
+    position = ops.cumsum(ops.ones_like(kept, dtype="int32"), axis=1) - 1
+    return position < n_kept
 
 
 def _nan_mean(x, axis):
@@ -47,16 +71,20 @@ class Preprocess(keras.layers.Layer):
     Input: raw float32 (batch, T, 543, 3), NaN where a part was not detected and in
     padded frames (see the module docstring). Output: (batch, min(T, max_len), 6 * P)
     with P = len(landmarks): per frame the flattened x/y positions of the P points,
-    then their velocities, then their accelerations. The output mask marks valid frames.
+    then their velocities, then their accelerations. The output mask marks kept frames.
 
     Frames past `max_len` are dropped first, so a long recording looks the same whether
     the training input pipeline truncated it or the whole of it reaches the served model.
-    Then, per recording, over its valid frames:
-    - centre: nan-mean of x/y of row `center_index` (0.5 when never detected);
-    - scale: nan-std, per coordinate, of the subset's x/y (1 when undefined or ~0);
-    - position p = (xy - centre) / scale; velocity p[t] - p[t-1] (0 at t = 0);
-      acceleration p[t] - 2 p[t-1] + p[t-2] (0 at t < 2); NaN (undetected points,
-      differences touching them) becomes 0.
+    Frames in which no selected landmark was detected are dropped next (the rest move
+    up). Then, per recording, over its kept frames, for x and y separately:
+    - centre c: nan-mean of row `center_index` (the nose, 17) over frames (0.5 when
+      never detected);
+    - scale s: sqrt(nan-mean((p - c)^2)) over all selected points and frames, the
+      deviation about the centre as in the 1st-place solution (1 when undefined or ~0);
+    - position x_t = (p_t - c) / s; velocity Δx_t = x_{t+1} - x_t and acceleration
+      Δ²x_t = Δx_{t+1} - Δx_t = x_{t+2} - 2 x_{t+1} + x_t (the study's forward
+      differences; 0 where t+1, resp. t+2, is not a kept frame); NaN (undetected
+      points, differences touching them) becomes 0.
     """
 
     def __init__(
@@ -89,17 +117,19 @@ class Preprocess(keras.layers.Layer):
         return len(self.landmarks) * N_COORDS * N_STREAMS
 
     def call(self, inputs, mask=None):
-        x = ops.cast(inputs, self.compute_dtype)[:, : self.max_len]
-        valid = _valid_frames(x, None if mask is None else mask[:, : self.max_len])  # (B, T)
+        x = ops.cast(inputs, self.compute_dtype)[:, : self.max_len, :, :N_COORDS]
+        if mask is not None:
+            mask = mask[:, : self.max_len]
+        points = ops.take(x, self.landmarks, axis=2)  # (B, T, P, 2)
+        x, kept = _compact(x, _kept_frames(points, mask))  # (B, T, 543, 2), (B, T)
         nan = ops.full_like(x, float("nan"))
-        x = ops.where(valid[:, :, None, None], x, nan)[..., :N_COORDS]  # padding -> NaN
+        x = ops.where(kept[:, :, None, None], x, nan)  # dropped frames -> NaN
 
         centre, count = _nan_mean(x[:, :, self.center_index : self.center_index + 1], (1, 2))
         centre = ops.where(count > 0, centre, ops.full_like(centre, 0.5))  # (B, 1, 1, 2)
 
         points = ops.take(x, self.landmarks, axis=2)  # (B, T, P, 2)
-        mean, count = _nan_mean(points, (1, 2))
-        var, _ = _nan_mean(ops.square(points - mean), (1, 2))
+        var, count = _nan_mean(ops.square(points - centre), (1, 2))
         std = ops.sqrt(var)
         std = ops.where((count > 0) & (std > 1e-6), std, ops.ones_like(std))
         pos = (points - centre) / std
@@ -107,9 +137,10 @@ class Preprocess(keras.layers.Layer):
         n_frames = ops.shape(pos)[1]
         t = ops.arange(n_frames)[None, :, None, None]
         zeros = ops.zeros_like(pos[:, :1])
-        vel = ops.concatenate([zeros, pos[:, 1:] - pos[:, :-1]], axis=1)
-        acc = ops.concatenate([zeros, vel[:, 1:] - vel[:, :-1]], axis=1)
-        acc = ops.where(t >= 2, acc, ops.zeros_like(acc))
+        # forward differences; the last frame (two for acceleration) has no successor
+        vel = ops.concatenate([pos[:, 1:] - pos[:, :-1], zeros], axis=1)
+        acc = ops.concatenate([vel[:, 1:] - vel[:, :-1], zeros], axis=1)
+        acc = ops.where(t < n_frames - 2, acc, ops.zeros_like(acc))
 
         batch = ops.shape(pos)[0]
         width = len(self.landmarks) * N_COORDS
@@ -117,12 +148,16 @@ class Preprocess(keras.layers.Layer):
             [ops.reshape(s, (batch, n_frames, width)) for s in (pos, vel, acc)], axis=-1
         )
         feats = ops.where(ops.isnan(feats), ops.zeros_like(feats), feats)
-        # Padded frames (explicit mask) are zero even if they held coordinates.
-        keep = valid[:, :, None]
-        return ops.where(keep, feats, ops.zeros_like(feats))
+        # Dropped frames (after the kept ones) are zero.
+        return ops.where(kept[:, :, None], feats, ops.zeros_like(feats))
 
     def compute_mask(self, inputs, mask=None):
-        return _valid_frames(inputs, mask)[:, : self.max_len]
+        x = inputs[:, : self.max_len, :, :N_COORDS]
+        kept = _kept_frames(
+            ops.take(x, self.landmarks, axis=2), None if mask is None else mask[:, : self.max_len]
+        )
+        # the kept frames come first: the mask is a prefix of each recording's length
+        return _prefix_mask(kept)
 
     def compute_output_shape(self, input_shape):
         batch, frames = input_shape[0], input_shape[1]

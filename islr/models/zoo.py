@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import keras
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from islr.data.format import N_CLASSES, ROWS_PER_FRAME
 from islr.models.landmarks import DEFAULT_LANDMARKS
@@ -49,7 +49,29 @@ class ModelConfig(BaseModel):
     drop_rate: float = Field(0.2, ge=0, lt=1)
     late_dropout: float = Field(0.8, ge=0, lt=1)
     late_dropout_step: int = Field(0, ge=0)
-    n_classes: int = N_CLASSES
+    n_classes: int = Field(N_CLASSES, ge=2)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> ModelConfig:
+        """Refuse, at load time, a model that could only fail (or silently misbehave)
+        once built: each message names the field and its value."""
+        uses_attention = self.architecture in ("transformer", "cnn_transformer", "cnn_linformer")
+        if uses_attention and self.dim % self.num_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must divide dim ({self.dim}) for "
+                f"architecture {self.architecture}"
+            )
+        if self.architecture == "cnn_linformer" and self.linformer_k > self.max_len:
+            raise ValueError(
+                f"linformer_k ({self.linformer_k}) must not exceed max_len ({self.max_len}): "
+                "Linformer projects at most max_len frames down to k"
+            )
+        if not all(0 <= i < ROWS_PER_FRAME for i in self.landmarks):
+            bad = [i for i in self.landmarks if not 0 <= i < ROWS_PER_FRAME]
+            raise ValueError(f"landmarks must be rows in 0..{ROWS_PER_FRAME - 1}, got {bad}")
+        if len(set(self.landmarks)) != len(self.landmarks):
+            raise ValueError("landmarks lists a row twice")
+        return self
 
 
 def _sequence_layer(config: ModelConfig, kind: str) -> keras.layers.Layer:

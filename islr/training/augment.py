@@ -1,10 +1,16 @@
 """Augmentations of one raw recording (T, 543, 3), run in tf.data before batching.
 
-Each augmentation has its own probability and range (`AugmentConfig`); a config with
-every probability at 0 (the `noaug` run) returns the input unchanged. They work on raw
-MediaPipe coordinates, before the model's preprocessing layer, so that layer sees
-augmented data exactly as it sees real data. Removing a frame means setting all its
-coordinates to NaN: the preprocessing layer then treats it as absent (masked).
+The study's five (§2.5), with the 1st-place solution's ranges and probabilities where the
+study gives none (`docs/recipe.md` has the table): temporal rescaling, horizontal flip,
+affine transform, random temporal masking and cutout. A config with every probability at
+0 (the `noaug` run) returns the input unchanged. They work on raw MediaPipe coordinates,
+before the model's preprocessing layer, so that layer sees augmented data exactly as it
+sees real data. Removing a frame means setting all its coordinates to NaN: the
+preprocessing layer then drops it, as it drops a frame in which nothing was detected.
+
+Each transform is a pure function of its drawn parameters (`temporal_rescale`, `flip`,
+`affine`, `remove_frames`), so tests can check it against values worked out by hand;
+`make_augment` only draws the parameters and decides, per recording, which to apply.
 """
 
 from __future__ import annotations
@@ -13,30 +19,33 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from islr.data.format import PART_SLICES
+from islr.data.format import PART_SLICES, ROWS_PER_FRAME
+from islr.models.landmarks import POSE_MIRROR_PAIRS
 
 
 class AugmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # temporal rescale by a factor U(lo, hi), linear interpolation between frames
+    # temporal rescale to floor(T * s) frames, s ~ U(lo, hi), linear interpolation
     rescale_p: float = Field(0.8, ge=0, le=1)
     rescale_range: tuple[float, float] = (0.5, 1.5)
     # random temporal masking: each frame removed with probability U(0, max)
     mask_p: float = Field(0.5, ge=0, le=1)
     mask_max_ratio: float = Field(0.2, ge=0, lt=1)
-    # horizontal flip: x -> 1 - x, left and right hands (and pose sides) swapped
+    # horizontal flip: x -> 1 - x, left and right hands (and face and pose sides) swapped
     flip_p: float = Field(0.5, ge=0, le=1)
-    # one affine transform of x, y per recording (every frame): rotation, shift,
-    # scale, shear around the image centre
+    # affine transform: scale (x, y, z, about the origin), shear along x or y (one of
+    # them, even odds), rotation about the image centre, one shift added to x, y and z;
+    # drawn for every frame independently (the study), or once per recording
     affine_p: float = Field(0.75, ge=0, le=1)
-    rotate_deg: float = Field(15.0, ge=0)
-    shift: float = Field(0.1, ge=0)
+    affine_per_frame: bool = True
     scale_range: tuple[float, float] = (0.8, 1.2)
     shear: float = Field(0.15, ge=0)
-    # cutout: a contiguous block of up to `cutout_max_ratio` of the frames removed
+    rotate_deg: float = Field(30.0, ge=0, le=180)
+    shift: float = Field(0.1, ge=0)
+    # cutout: a contiguous block of floor(T * U(lo, hi)) frames removed
     cutout_p: float = Field(0.5, ge=0, le=1)
-    cutout_max_ratio: float = Field(0.2, ge=0, lt=1)
+    cutout_range: tuple[float, float] = (0.2, 0.4)
 
     @field_validator("rescale_range", "scale_range")
     @classmethod
@@ -46,66 +55,45 @@ class AugmentConfig(BaseModel):
             raise ValueError(f"expected 0 < low <= high, got ({low}, {high})")
         return value
 
+    @field_validator("cutout_range")
+    @classmethod
+    def _share_of_frames(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 <= low <= high < 1:
+            raise ValueError(f"expected 0 <= low <= high < 1, got ({low}, {high})")
+        return value
+
     @classmethod
     def off(cls) -> AugmentConfig:
         """Every augmentation disabled (the `noaug` run)."""
         return cls(rescale_p=0, mask_p=0, flip_p=0, affine_p=0, cutout_p=0)
 
 
-# Pose landmarks of the left and right side of the body (MediaPipe Pose topology).
-_POSE_PAIRS = [
-    (1, 4),
-    (2, 5),
-    (3, 6),
-    (7, 8),
-    (9, 10),
-    (11, 12),
-    (13, 14),
-    (15, 16),
-    (17, 18),
-    (19, 20),
-    (21, 22),
-    (23, 24),
-    (25, 26),
-    (27, 28),
-    (29, 30),
-    (31, 32),
-]
-
-
 def flip_permutation(face_pairs: list[tuple[int, int]] = ()) -> list[int]:
     """Row permutation of the 543 rows that mirrors a frame left-right: hands swap, pose
     sides swap, and the given face-mesh pairs (e.g. eyes and lips) swap."""
-    perm = list(range(543))
+    perm = list(range(ROWS_PER_FRAME))
     lh, rh, pose = PART_SLICES["left_hand"], PART_SLICES["right_hand"], PART_SLICES["pose"]
     for i in range(21):
         perm[lh.start + i], perm[rh.start + i] = rh.start + i, lh.start + i
-    for a, b in _POSE_PAIRS:
+    for a, b in POSE_MIRROR_PAIRS:
         perm[pose.start + a], perm[pose.start + b] = pose.start + b, pose.start + a
     for a, b in face_pairs:
         perm[a], perm[b] = b, a
     return perm
 
 
-def _coin(p: float, seed=None):
-    import tensorflow as tf
-
-    return tf.random.uniform([], seed=seed) < p
-
-
 def temporal_rescale(frames, factor):
-    """Resample to round(T * factor) frames (at least 1) by linear interpolation."""
+    """Resample to max(1, floor(T * factor)) frames by linear interpolation in time.
+
+    `tf.image.resize` (bilinear, half-pixel centres) on the (T, 543) "image", the
+    reference's linear branch: output frame i reads time (i + 0.5) * T / T' - 0.5,
+    clamped to [0, T - 1]. A part missing in either neighbour is missing (NaN) there."""
     import tensorflow as tf
 
     t = tf.shape(frames)[0]
-    new_t = tf.maximum(1, tf.cast(tf.round(tf.cast(t, tf.float32) * factor), tf.int32))
-    pos = tf.linspace(0.0, tf.cast(t - 1, tf.float32), new_t)
-    lo = tf.cast(tf.floor(pos), tf.int32)
-    hi = tf.minimum(lo + 1, t - 1)
-    w = (pos - tf.cast(lo, tf.float32))[:, None, None]
-    a, b = tf.gather(frames, lo), tf.gather(frames, hi)
-    # where the next frame lacks a part, keep the nearer frame's value rather than NaN
-    return tf.where(tf.math.is_nan(b), a, a * (1.0 - w) + b * w)
+    new_t = tf.maximum(1, tf.cast(tf.cast(t, tf.float32) * factor, tf.int32))
+    return tf.image.resize(frames, (new_t, ROWS_PER_FRAME), "bilinear")
 
 
 def remove_frames(frames, drop):
@@ -117,6 +105,7 @@ def remove_frames(frames, drop):
 
 
 def flip(frames, permutation):
+    """Mirror left-right: x -> 1 - x, rows permuted by `permutation` (see above)."""
     import tensorflow as tf
 
     flipped = tf.gather(frames, permutation, axis=1)
@@ -124,15 +113,31 @@ def flip(frames, permutation):
     return tf.concat([x, flipped[..., 1:]], axis=-1)
 
 
-def affine(frames, angle, shift_xy, scale, shear):
-    """Rotate, shear, scale (about the image centre) and shift x, y of every frame."""
+def affine(frames, scale, shear_x, shear_y, degrees, shift):
+    """The reference's `spatial_random_affine` with given parameters, each a scalar or
+    one value per frame (shape (T,)):
+
+        xyz <- scale * xyz
+        [x, y] <- [x, y] @ [[1, shear_x], [shear_y, 1]]      centre c = (0.5 + shear_y,
+        [x, y] <- ([x, y] - c) @ [[cos a, sin a],                        0.5 + shear_x)
+                                  [-sin a, cos a]] + c        a = degrees * pi / 180
+        xyz <- xyz + shift
+    """
     import tensorflow as tf
 
-    xy = frames[..., :2] - 0.5
+    def per_frame(v):
+        v = tf.cast(tf.convert_to_tensor(v), frames.dtype)
+        return tf.reshape(v, (-1, 1)) if v.shape.rank else v  # (T, 1) against (T, 543)
+
+    scale, shear_x, shear_y, shift = map(per_frame, (scale, shear_x, shear_y, shift))
+    angle = per_frame(degrees) * (math.pi / 180.0)
+    x, y, z = tf.unstack(frames * scale[..., None], axis=-1)
+    x, y = x + y * shear_y, x * shear_x + y
+    cx, cy = 0.5 + shear_y, 0.5 + shear_x
     c, s = tf.cos(angle), tf.sin(angle)
-    m = tf.stack([[c, -s], [s, c]]) @ tf.stack([[1.0, shear], [0.0, 1.0]]) * scale
-    xy = tf.einsum("tnk,jk->tnj", xy, m) + 0.5 + shift_xy
-    return tf.concat([xy, frames[..., 2:]], axis=-1)
+    x, y = x - cx, y - cy
+    x, y = x * c - y * s + cx, x * s + y * c + cy
+    return tf.stack([x, y, z], axis=-1) + shift[..., None]
 
 
 def make_augment(config: AugmentConfig, face_pairs: list[tuple[int, int]] = ()):
@@ -141,46 +146,47 @@ def make_augment(config: AugmentConfig, face_pairs: list[tuple[int, int]] = ()):
 
     permutation = tf.constant(flip_permutation(face_pairs), tf.int32)
 
+    def coin(p):
+        return tf.random.uniform([]) < p
+
+    def draw_affine(frames):
+        n = tf.shape(frames)[0] if config.affine_per_frame else 1
+        scale = tf.random.uniform([n], *config.scale_range)
+        amount = tf.random.uniform([n], -config.shear, config.shear)
+        along_y = tf.random.uniform([n]) < 0.5  # the reference zeroes shear_x half the time
+        shear_x = tf.where(along_y, 0.0, amount)
+        shear_y = tf.where(along_y, amount, 0.0)
+        degrees = tf.random.uniform([n], -config.rotate_deg, config.rotate_deg)
+        shift = tf.random.uniform([n], -config.shift, config.shift)
+        return affine(frames, scale, shear_x, shear_y, degrees, shift)
+
+    def draw_cutout(frames):
+        t = tf.shape(frames)[0]
+        share = tf.random.uniform([], *config.cutout_range)
+        length = tf.cast(tf.cast(t, tf.float32) * share, tf.int32)
+        start = tf.random.uniform([], 0, tf.maximum(1, t - length + 1), tf.int32)
+        idx = tf.range(t)
+        return remove_frames(frames, (idx >= start) & (idx < start + length))
+
+    def draw_mask(frames):
+        ratio = tf.random.uniform([], 0.0, config.mask_max_ratio)
+        return remove_frames(frames, tf.random.uniform([tf.shape(frames)[0]]) < ratio)
+
     def augment(frames):
         frames = tf.convert_to_tensor(frames, tf.float32)
         if config.rescale_p > 0:
-            lo, hi = config.rescale_range
-            factor = tf.random.uniform([], lo, hi)
+            factor = tf.random.uniform([], *config.rescale_range)
             frames = tf.cond(
-                _coin(config.rescale_p), lambda: temporal_rescale(frames, factor), lambda: frames
+                coin(config.rescale_p), lambda: temporal_rescale(frames, factor), lambda: frames
             )
         if config.flip_p > 0:
-            frames = tf.cond(
-                _coin(config.flip_p), lambda: flip(frames, permutation), lambda: frames
-            )
+            frames = tf.cond(coin(config.flip_p), lambda: flip(frames, permutation), lambda: frames)
         if config.affine_p > 0:
-            angle = tf.random.uniform([], -1.0, 1.0) * config.rotate_deg * math.pi / 180
-            shift = tf.random.uniform([2], -config.shift, config.shift)
-            scale = tf.random.uniform([], *config.scale_range)
-            shear = tf.random.uniform([], -config.shear, config.shear)
-            frames = tf.cond(
-                _coin(config.affine_p),
-                lambda: affine(frames, angle, shift, scale, shear),
-                lambda: frames,
-            )
-        t = tf.shape(frames)[0]
+            frames = tf.cond(coin(config.affine_p), lambda: draw_affine(frames), lambda: frames)
         if config.mask_p > 0:
-            ratio = tf.random.uniform([], 0.0, config.mask_max_ratio)
-            drop = tf.random.uniform([t]) < ratio
-            frames = tf.cond(
-                _coin(config.mask_p), lambda: remove_frames(frames, drop), lambda: frames
-            )
+            frames = tf.cond(coin(config.mask_p), lambda: draw_mask(frames), lambda: frames)
         if config.cutout_p > 0:
-            length = tf.cast(
-                tf.cast(t, tf.float32) * tf.random.uniform([], 0.0, config.cutout_max_ratio),
-                tf.int32,
-            )
-            start = tf.random.uniform([], 0, tf.maximum(1, t - length + 1), tf.int32)
-            idx = tf.range(t)
-            block = (idx >= start) & (idx < start + length)
-            frames = tf.cond(
-                _coin(config.cutout_p), lambda: remove_frames(frames, block), lambda: frames
-            )
-        return frames
+            frames = tf.cond(coin(config.cutout_p), lambda: draw_cutout(frames), lambda: frames)
+        return tf.ensure_shape(frames, (None, ROWS_PER_FRAME, 3))
 
     return augment

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from islr.errors import ConfigError
 from islr.models.zoo import ModelConfig
@@ -27,14 +27,23 @@ class TrainConfig(BaseModel):
 
     epochs: int = Field(120, ge=1)
     batch_per_replica: int = Field(64, ge=1)
+    # Peak learning rate for every `lr_batch` recordings of the global batch: the rate in
+    # force is lr_max * global_batch / lr_batch (the reference: 5e-4 x 8 replicas of 64
+    # = 4e-3 at batch 512). `lr_batch: null` uses lr_max as it is.
     lr_max: float = Field(5e-4, gt=0)
+    lr_batch: int | None = Field(64, ge=1)
+    lr_min: float = Field(1e-6, ge=0)
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.05, ge=0)  # peak; follows the lr's one-cycle shape
+    # Weight decay as a share of the learning rate: its own one-cycle schedule with peak
+    # weight_decay * lr (the reference's OneCycleLR(lr * 0.1)), applied decoupled as
+    # w <- w - lr_t * wd_t * w, as tfa's RectifiedAdam did.
+    weight_decay: float = Field(0.1, ge=0)
+    radam_sma_threshold: float = Field(4.0, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     awp_lambda: float = Field(0.2, ge=0)
     awp_start_epoch: int = Field(15, ge=0)
-    # LateDropout in the head switches on after this many epochs (the trainer turns it
-    # into `model.late_dropout_step`); None keeps the model's own step.
+    # LateDropout in the head switches on after this many epochs of optimizer steps (the
+    # trainer turns it into `model.late_dropout_step`); None keeps the model's own step.
     late_dropout_start_epoch: int | None = Field(None, ge=0)
     lookahead_sync_period: int = Field(5, ge=1)
     lookahead_alpha: float = Field(0.5, gt=0, le=1)
@@ -42,6 +51,18 @@ class TrainConfig(BaseModel):
     precision: Precision = "auto"
     strategy: StrategyKind = "auto"
     seed: int = 42
+
+    def peak_lr(self, global_batch: int) -> float:
+        """The peak learning rate for a global batch (see `lr_batch`)."""
+        if self.lr_batch is None:
+            return self.lr_max
+        return self.lr_max * global_batch / self.lr_batch
+
+    @model_validator(mode="after")
+    def _floor_below_peak(self) -> TrainConfig:
+        if self.lr_min > self.lr_max:
+            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr_max ({self.lr_max})")
+        return self
 
 
 class RunConfig(BaseModel):

@@ -4,24 +4,23 @@ Both replace ``tfa.optimizers.RectifiedAdam`` / ``tfa.optimizers.Lookahead`` (Te
 Addons does not support Keras 3). Both are registered as serializable (package ``islr``).
 
 RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond", Alg. 2),
-per variable at step ``t = iterations + 1``::
+per variable at step ``t = iterations + 1``, written as ``tfa.optimizers.RectifiedAdam``
+computes it (the optimizer of the 1st-place ISLR solution)::
 
     m_t   = b1 m + (1 - b1) g                 v_t = b2 v + (1 - b2) g^2
-    m^_t  = m_t / (1 - b1^t)
+    m^_t  = m_t / (1 - b1^t)                  v^_t = sqrt(v_t / (1 - b2^t))
     rho_inf = 2 / (1 - b2) - 1                rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
-    if rho_t > sma_threshold:
-        l_t = sqrt(1 - b2^t) / (sqrt(v_t) + eps)
+    if rho_t >= sma_threshold:
         r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
-        w  <- w - lr * r_t * m^_t * l_t       (rectified adaptive step)
+        w  <- w - lr * r_t * m^_t / (v^_t + eps)   (rectified adaptive step)
     else:
-        w  <- w - lr * m^_t                   (un-adapted momentum step, SGD with momentum)
+        w  <- w - lr * m^_t                        (un-adapted momentum step)
 
-``eps`` is added to the *uncorrected* ``sqrt(v_t)`` as in the authors' reference code and in
-``torch.optim.RAdam`` (tfa added it to ``sqrt(v_t / (1 - b2^t))``: the two differ only by how
-much ``eps`` weighs, ``eps`` vs ``eps * sqrt(1 - b2^t)``). The paper uses the threshold 4
-(where ``r_t`` is defined); ``sma_threshold=5.0`` (tfa's and torch's default) is the default
-here because ``r_t`` is tiny and noisy just above 4. With ``b2 = 0.999`` the first 5 steps
-are momentum steps and the rectified steps start at step 6.
+``eps`` is added to the bias-corrected ``sqrt(v_t / (1 - b2^t))``, as tfa does (the
+authors' code and ``torch.optim.RAdam`` add it before the correction). The recipe sets
+``sma_threshold=4`` (the paper's value, and the reference's ``sma_threshold=4``); the class
+default 5 is tfa's. With ``b2 = 0.999``, ``rho_t`` is just under ``t`` for small ``t``, so
+at threshold 4 the first 4 steps are momentum steps and the rectified steps start at step 5.
 
 Decoupled weight decay comes from the Keras base ``Optimizer`` (AdamW style), applied before
 the update as ``w <- w - lr_t * wd_t * w``. ``weight_decay`` may be ``None``, a float, a
@@ -60,7 +59,7 @@ class RAdam(keras.optimizers.Optimizer):
     Args:
         learning_rate: float, ``LearningRateSchedule`` or callable, as for any Keras optimizer.
         beta_1, beta_2, epsilon: the Adam constants.
-        sma_threshold: rectify only when ``rho_t > sma_threshold`` (paper: 4; default 5).
+        sma_threshold: rectify when ``rho_t >= sma_threshold`` (paper and recipe: 4; tfa: 5).
         weight_decay: ``None``, float, ``keras.Variable`` or ``LearningRateSchedule`` of the
             step; applied decoupled as ``w <- w - lr * wd * w``.
         **kwargs: the base ``keras.optimizers.Optimizer`` arguments (clipnorm, use_ema, ...).
@@ -132,8 +131,8 @@ class RAdam(keras.optimizers.Optimizer):
             (rho_inf - 4.0) * (rho_inf - 2.0) * rho_t
         )
         r_t = ops.sqrt(ops.maximum(r_sq, 0.0))
-        l_t = ops.sqrt(1.0 - beta_2_power) / (ops.sqrt(v) + self.epsilon)
-        step = ops.where(rho_t > self.sma_threshold, r_t * m_hat * l_t, m_hat)
+        v_hat = ops.sqrt(v / (1.0 - beta_2_power))
+        step = ops.where(rho_t >= self.sma_threshold, r_t * m_hat / (v_hat + self.epsilon), m_hat)
         self.assign_sub(variable, lr * step)
 
     def get_config(self) -> dict[str, Any]:

@@ -4,12 +4,13 @@ The shape (per optimizer step ``s``, ``0 <= s < total_steps``) is::
 
     s <= warmup_steps:  lr = lr_start + (lr_max - lr_start) * s / warmup_steps     (linear)
     s >= warmup_steps:  lr = lr_min + (lr_max - lr_min) * (1 + cos(pi * p)) / 2     (cosine)
-                        p = (s - warmup_steps) / (total_steps - 1 - warmup_steps), clipped to 1
+                        p = (s - warmup_steps) / (total_steps - warmup_steps), clipped to 1
 
 so the rate rises linearly to exactly ``lr_max`` at the end of warm-up, then decays along half
-a cosine to exactly ``lr_min`` (the floor) at the last step ``total_steps - 1`` and stays there.
-``lr_start = lr_max * start_factor``. ``warmup_steps`` is ``round(warmup_fraction *
-total_steps)`` unless given explicitly.
+a cosine towards ``lr_min``, which it reaches at step ``total_steps`` (one past the last
+step), as the 1st-place solution's ``OneCycleLR`` (hoyso48/tf-utils) does.
+``lr_start = lr_max * start_factor``, 0 by default as there. ``warmup_steps`` is
+``round(warmup_fraction * total_steps)`` unless given explicitly.
 
 ``WeightDecaySchedule`` puts weight decay on the same shape: ``wd_s = wd_max * lr_s / lr_max``.
 Keras 3 optimizers apply decoupled weight decay as ``w <- w - lr_s * wd_s * w`` (the decay is
@@ -66,7 +67,7 @@ def one_cycle(
     total_steps: int,
     warmup_fraction: float = 0.1,
     warmup_steps: int | None = None,
-    start_factor: float = 0.01,
+    start_factor: float = 0.0,
     lr_min: float = 1e-6,
 ) -> np.ndarray:
     """NumPy one-cycle learning rate at ``step`` (scalar or array); see the module docstring."""
@@ -74,7 +75,7 @@ def one_cycle(
     s = np.asarray(step, dtype=np.float64)
     lr_start = lr_max * start_factor
     warm = lr_start + (lr_max - lr_start) * s / max(w, 1)
-    progress = np.clip((s - w) / max(total_steps - 1 - w, 1), 0.0, 1.0)
+    progress = np.clip((s - w) / max(total_steps - w, 1), 0.0, 1.0)
     decay = lr_min + (lr_max - lr_min) * 0.5 * (1.0 + np.cos(math.pi * progress))
     return np.where(s < w, warm, decay)
 
@@ -94,8 +95,8 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         warmup_fraction: share of ``total_steps`` spent warming up (ignored when
             ``warmup_steps`` is given).
         warmup_steps: explicit number of warm-up steps.
-        start_factor: the warm-up starts at ``lr_max * start_factor``.
-        lr_min: the floor reached at the last step.
+        start_factor: the warm-up starts at ``lr_max * start_factor`` (0: from zero).
+        lr_min: the floor, approached at the last step.
     """
 
     def __init__(
@@ -104,7 +105,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         total_steps: int,
         warmup_fraction: float = 0.1,
         warmup_steps: int | None = None,
-        start_factor: float = 0.01,
+        start_factor: float = 0.0,
         lr_min: float = 1e-6,
         name: str = "one_cycle",
     ) -> None:
@@ -125,7 +126,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         w = float(self.warmup_steps)
         lr_start = self.lr_max * self.start_factor
         warm = lr_start + (self.lr_max - lr_start) * s / max(w, 1.0)
-        span = float(max(self.total_steps - 1 - self.warmup_steps, 1))
+        span = float(max(self.total_steps - self.warmup_steps, 1))
         progress = ops.clip((s - w) / span, 0.0, 1.0)
         decay = self.lr_min + (self.lr_max - self.lr_min) * 0.5 * (
             1.0 + ops.cos(math.pi * progress)

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from islr.data.tfrecord import TFRecordSet
 from islr.errors import TrainingDivergedError
 from islr.models.landmarks import FACE_MIRROR_PAIRS
+from islr.models.layers import LateDropout
 from islr.models.zoo import build_model
 from islr.training.augment import make_augment
 from islr.training.awp import AWPModel
@@ -117,25 +118,37 @@ def write_text_atomic(path: str, text: str) -> None:
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
-def compile_trainer(config: RunConfig, steps_per_epoch: int) -> tuple[keras.Model, AWPModel, RAdam]:
+def compile_trainer(
+    config: RunConfig, steps_per_epoch: int, global_batch: int | None = None
+) -> tuple[keras.Model, AWPModel, RAdam]:
     """The run's model and its compiled training wrapper (call inside the strategy's
     scope): RAdam in Lookahead on the one-cycle schedules, AWP from the configured epoch,
-    label-smoothed cross-entropy, accuracy and top-5. Returns (model, trainer, RAdam)."""
+    label-smoothed cross-entropy, accuracy and top-5. Returns (model, trainer, RAdam).
+
+    `global_batch` sets the learning rate (`TrainConfig.peak_lr`); by default the
+    per-replica batch times the replicas of the strategy in scope."""
     train_cfg = config.train
     model_cfg = config.model
+    if global_batch is None:
+        global_batch = (
+            train_cfg.batch_per_replica * tf.distribute.get_strategy().num_replicas_in_sync
+        )
     if train_cfg.late_dropout_start_epoch is not None:
         model_cfg = model_cfg.model_copy(
             update={"late_dropout_step": train_cfg.late_dropout_start_epoch * steps_per_epoch}
         )
     model = build_model(model_cfg)
+    peak = train_cfg.peak_lr(global_batch)
     lr = OneCycle(
-        train_cfg.lr_max,
+        peak,
         total_steps=train_cfg.epochs * steps_per_epoch,
         warmup_fraction=train_cfg.warmup_fraction,
+        lr_min=min(train_cfg.lr_min, peak),
     )
     inner = RAdam(
         lr,
-        weight_decay=WeightDecaySchedule(train_cfg.weight_decay, lr),
+        weight_decay=WeightDecaySchedule(train_cfg.weight_decay * peak, lr),
+        sma_threshold=train_cfg.radam_sma_threshold,
         clipnorm=train_cfg.clipnorm,
     )
     optimizer = Lookahead(
@@ -143,8 +156,12 @@ def compile_trainer(config: RunConfig, steps_per_epoch: int) -> tuple[keras.Mode
         sync_period=train_cfg.lookahead_sync_period,
         slow_step_size=train_cfg.lookahead_alpha,
     )
+    # eps 0 as in the reference (divide_no_nan keeps a zero gradient at zero)
     trainer = AWPModel(
-        model, train_cfg.awp_lambda, start_step=train_cfg.awp_start_epoch * steps_per_epoch
+        model,
+        train_cfg.awp_lambda,
+        start_step=train_cfg.awp_start_epoch * steps_per_epoch,
+        eps=0.0,
     )
     trainer.compile(
         optimizer=optimizer,
@@ -156,6 +173,11 @@ def compile_trainer(config: RunConfig, steps_per_epoch: int) -> tuple[keras.Mode
             keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
         ],
     )
+    # LateDropout counts optimizer steps (the study's "training steps"), not the two
+    # forward passes an AWP step makes
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, LateDropout):
+            layer.follow(optimizer.iterations)
     return model, trainer, inner
 
 
@@ -208,7 +230,7 @@ def train_run(
     )
 
     with strategy.scope():
-        model, trainer, inner = compile_trainer(config, steps)
+        model, trainer, inner = compile_trainer(config, steps, global_batch=batch)
     guard = BestWeightsGuard("val_loss" if val_ds is not None else "loss")
     callback_set = [
         _ScheduleLogger(inner),
