@@ -85,11 +85,11 @@ def test_flip_by_hand_with_the_trainers_mirror_pairs():
     for row, source in cases.items():
         np.testing.assert_allclose(out[row], expect(row, source), atol=1e-6, err_msg=str(row))
     # the reference's own swap lists (flip_lr) are all swapped here
+    right_lip = [314, 405, 321, 375, 291, 409, 270, 269, 267, 317, 402, 318, 324, 308, 415]
     reference = {
         "lips": (
             [84, 181, 91, 146, 61, 185, 40, 39, 37, 87, 178, 88, 95, 78, 191, 80, 81, 82],
-            [314, 405, 321, 375, 291, 409, 270, 269, 267]
-            + [317, 402, 318, 324, 308, 415, 310, 311, 312],
+            [*right_lip, 310, 311, 312],
         ),
         "pose": ([513, 505, 503, 501], [512, 504, 502, 500]),
         "eyes": (

@@ -86,7 +86,9 @@ class AWPModel(keras.Model):
                 deltas.append(None)
                 continue
             g = tf.cast(g, tf.float32) / scale
-            deltas.append(tf.cast(self.awp_lambda * g / (tf.norm(g) + self.eps), v.dtype))
+            # divide_no_nan: a zero gradient (eps 0, as in the reference) gives no step
+            delta = tf.math.divide_no_nan(self.awp_lambda * g, tf.norm(g) + self.eps)
+            deltas.append(tf.cast(delta, v.dtype))
         return deltas
 
     def train_step(self, data):
