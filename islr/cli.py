@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from islr.errors import IslrError
 
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except IslrError as exc:
+        # Bad input, not a bug: one line naming the file and the problem; the traceback
+        # only with -v.
+        if args.verbose:
+            traceback.print_exc()
         print(f"islr {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -12,6 +16,40 @@ from tqdm.auto import tqdm
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Runs first in every worker: the worker dies with its parent, whatever kills it.
+
+    SIGINT is ignored (a Ctrl-C reaches the whole process group; the parent handles it
+    and stops the workers), and on Linux the kernel sends SIGKILL to the worker when the
+    parent exits, so no worker outlives it to keep writing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(AttributeError, OSError):  # prctl is Linux only
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel queued work and terminate running workers (joined, so
+    nothing writes after this returns). The executor keeps its processes in the private
+    `_processes`; it has no public way to stop running work."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(5)
+        if proc.is_alive():  # pragma: no cover - ignored SIGTERM
+            proc.kill()
+            proc.join(5)
+    log.debug("stopped %d worker processes", len(processes))
 
 
 def resolve_workers(workers: int | None) -> int:
@@ -43,6 +81,11 @@ def parallel_map(
     have TensorFlow or other threaded libraries loaded, and forking a threaded process
     can deadlock. As with any spawn pool, a script that calls this at import time needs
     the `if __name__ == "__main__":` guard.
+
+    When the caller stops early (an exception in `fn`, KeyboardInterrupt, a SIGTERM
+    turned into one by `islr.cli`, or closing the generator), queued items are dropped
+    and running workers are terminated before the exception propagates, so cleanup code
+    of the caller never races a worker still writing. Workers also die with the parent.
     """
     items = list(items)
     total = len(items) if total is None else total
@@ -55,9 +98,16 @@ def parallel_map(
                 bar.update()
             return
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+        )
+        try:
             for result in pool.map(fn, items, chunksize=chunksize):
                 yield result
                 bar.update()
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     finally:
         bar.close()

@@ -3,11 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import signal
+import sys
+import threading
 from pathlib import Path
 
+from islr.errors import ConfigError, OutputFolderError
+
 log = logging.getLogger(__name__)
+
+
+def _interruptible(command):
+    """Run a data command with SIGTERM handled like Ctrl-C: the KeyboardInterrupt it
+    raises unwinds the command, so worker processes are stopped and staging folders
+    removed; the command then exits with 128 + the signal number and one line."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        received: list[int] = []
+
+        def stop(signum, _frame):
+            received.append(signum)
+            # a second signal while cleaning up must not cut the cleanup short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise KeyboardInterrupt
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        if in_main:
+            for signum in previous:
+                signal.signal(signum, stop)
+        try:
+            return command(args)
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            name = signal.Signals(signum).name
+            print(
+                f"islr data {args.data_command}: stopped by {name}; no partial output was "
+                "left (workers stopped, staging folder removed)",
+                file=sys.stderr,
+            )
+            return 128 + int(signum)
+        finally:
+            if in_main:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+
+    return run
 
 
 def _ensure(args: argparse.Namespace) -> int:
@@ -25,43 +71,93 @@ def _md5(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate(args: argparse.Namespace):
-    from islr.data.ingest import ingest, resolve_data_dir, sign_map_for
-    from islr.data.validate import ValidationConfig, validate_recordings
+def _config(cls, flags: dict[str, str], **values):
+    """Build a pydantic config from command-line values; a bad value is a ConfigError
+    naming the flag and the value, raised before any data is read."""
+    from pydantic import ValidationError
 
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:  # a rule across options, e.g. eval_fold < n_folds
+                problems.append(message)
+                continue
+            field = str(err["loc"][0])
+            flag = flags.get(field, "--" + field.replace("_", "-"))
+            problems.append(f"{flag} {values.get(field, err.get('input'))}: {message}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _prepare(args: argparse.Namespace, out_dir: str | None = None):
+    """Everything checked before any recording is read: the options, the data folder,
+    its sign map, the report folder and the output folder."""
+    from islr.data.ingest import resolve_data_dir, sign_map_for
+    from islr.data.outputs import check_output_dir
+    from islr.data.validate import ValidationConfig
+
+    config = _config(
+        ValidationConfig,
+        {"max_invalid_fraction": "--max-invalid-fraction"},
+        max_invalid_fraction=args.max_invalid_fraction,
+    )
     root = resolve_data_dir(args.data_dir)
-    config = ValidationConfig(max_invalid_fraction=args.max_invalid_fraction)
-    recordings = ingest(root, workers=args.workers)
-    valid, report = validate_recordings(recordings, config, sign_map_for(root), str(root))
-    json_path, html_path = report.write(args.report_dir)
+    sign_map = sign_map_for(root)
+    check_output_dir(
+        args.report_dir, data_dir=root, must_be_empty=False, what="report folder (--report-dir)"
+    )
+    if out_dir is not None:
+        check_output_dir(out_dir, data_dir=root, what="output folder")
+    return root, sign_map, config
+
+
+def _validate(args: argparse.Namespace, root, sign_map, config):
+    from islr.data.ingest import ingest
+    from islr.data.validate import validate_recordings
+
+    recordings = ingest(root, workers=args.workers, max_frames=config.max_frames)
+    valid, report = validate_recordings(recordings, config, sign_map, str(root))
+    try:
+        json_path, html_path = report.write(args.report_dir)
+    except OSError as exc:
+        raise OutputFolderError(
+            f"{args.report_dir}: cannot write the validation report ({exc.strerror or exc})"
+        ) from exc
     print(report.summary())
     print(f"report: {json_path} and {html_path}")
-    return root, valid, report
+    return valid, report
 
 
+@_interruptible
 def _validate_cmd(args: argparse.Namespace) -> int:
-    _, _, report = _validate(args)
+    _, report = _validate(args, *_prepare(args))
     return 0 if report.passed else 1
 
 
+@_interruptible
 def _tfrecords(args: argparse.Namespace) -> int:
     from islr.data.split import SplitConfig, assign_folds
     from islr.data.tfrecord import TFRecordConfig, write_tfrecords
     from islr.data.validate import enforce_gate
 
-    root, valid, report = _validate(args)
+    split_config = _config(
+        SplitConfig,
+        {},
+        mode=args.mode,
+        n_folds=args.n_folds,
+        eval_fold=args.eval_fold,
+        seed=args.seed,
+    )
+    tfrecord_config = _config(
+        TFRecordConfig, {}, records_per_shard=args.records_per_shard, workers=args.workers
+    )
+    root, sign_map, config = _prepare(args, args.out_dir)
+    valid, report = _validate(args, root, sign_map, config)
     enforce_gate(report, str(Path(args.report_dir) / "validation_report.json"))
-    manifest = assign_folds(
-        valid,
-        SplitConfig(mode=args.mode, n_folds=args.n_folds, eval_fold=args.eval_fold, seed=args.seed),
-    )
-    record_set = write_tfrecords(
-        manifest,
-        root,
-        args.out_dir,
-        TFRecordConfig(records_per_shard=args.records_per_shard, workers=args.workers),
-    )
-    manifest.to_csv(Path(args.out_dir) / "fold_manifest.csv", index=False)
+    manifest = assign_folds(valid, split_config)
+    record_set = write_tfrecords(manifest, root, args.out_dir, tfrecord_config, write_manifest=True)
     print(json.dumps(record_set.counts), "->", record_set.directory)
     return 0
 
@@ -77,12 +173,12 @@ def register(subparsers) -> None:
     p.add_argument("--repo", default=".", help="repository root (holds data.dvc)")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--workers", type=int, default=None)
-    p.set_defaults(func=_ensure)
+    p.set_defaults(func=_interruptible(_ensure))
 
     p = sub.add_parser("md5", help="DVC md5 of a data folder (for lineage)")
     p.add_argument("data_dir")
     p.add_argument("--workers", type=int, default=None)
-    p.set_defaults(func=_md5)
+    p.set_defaults(func=_interruptible(_md5))
 
     def common(p):
         p.add_argument("data_dir", help="folder in the asl-signs layout")

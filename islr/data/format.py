@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from islr.errors import RecordingError
+from islr.errors import RecordingError, SignMapError
 
 CSV_NAME = "train.csv"
 SIGN_MAP_NAME = "sign_to_prediction_index_map.json"
@@ -95,15 +95,81 @@ _PANDAS_METADATA = json.dumps(
 ).encode()
 
 
-@cache
-def load_sign_map(path: str | os.PathLike[str] | None = None) -> dict[str, int]:
-    """Return the sign -> class index map; the official 250-sign map by default."""
-    if path is None:
-        text = resources.files("islr.resources").joinpath(SIGN_MAP_NAME).read_text()
-    else:
-        text = Path(path).read_text()
-    mapping = json.loads(text)
+def parse_sign_map(text: str, source: str = SIGN_MAP_NAME) -> dict[str, int]:
+    """Parse and check a sign map: a JSON object mapping each sign to its class index.
+
+    The map must be one-to-one onto 0..N-1 (N signs): two signs sharing an index would
+    merge their labels, and an index outside the range would label records with a class
+    the model does not have. Raises SignMapError naming `source`, the sign and the index.
+    """
+    hint = "Each of the N signs needs its own integer index in 0..N-1"
+
+    def pairs(items: list[tuple[str, object]]) -> dict:
+        seen: dict = {}
+        for key, value in items:
+            if key in seen:
+                raise SignMapError(f"{source}: sign {key!r} is listed twice. {hint}")
+            seen[key] = value
+        return seen
+
+    try:
+        mapping = json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        raise SignMapError(
+            f"{source}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}). "
+            'Expected an object such as {"hello": 0, "thankyou": 1}'
+        ) from exc
+    if not isinstance(mapping, dict):
+        raise SignMapError(
+            f"{source}: expected a JSON object mapping sign -> class index, "
+            f"found a JSON {type(mapping).__name__.replace('dict', 'object')}"
+        )
+    if not mapping:
+        raise SignMapError(f"{source}: the map holds no signs. {hint}")
+    n = len(mapping)
+    owner: dict[int, str] = {}
+    for sign, index in mapping.items():
+        if not sign.strip():
+            raise SignMapError(f"{source}: an empty sign name (index {index!r}). {hint}")
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise SignMapError(
+                f"{source}: sign {sign!r}: index {index!r} is not an integer. {hint}"
+            )
+        if not 0 <= index < n:
+            raise SignMapError(
+                f"{source}: sign {sign!r}: index {index} is outside 0..{n - 1} "
+                f"(the map has {n} signs). {hint}"
+            )
+        if index in owner:
+            raise SignMapError(
+                f"{source}: signs {owner[index]!r} and {sign!r} share index {index}; "
+                f"their recordings would get the same label. {hint}"
+            )
+        owner[index] = sign
     return {str(k): int(v) for k, v in mapping.items()}
+
+
+@cache
+def _official_sign_map() -> dict[str, int]:
+    text = resources.files("islr.resources").joinpath(SIGN_MAP_NAME).read_text()
+    return parse_sign_map(text, f"islr/resources/{SIGN_MAP_NAME}")
+
+
+def load_sign_map(path: str | os.PathLike[str] | None = None) -> dict[str, int]:
+    """Return the sign -> class index map; the official 250-sign map by default.
+
+    A map read from `path` is checked (see `parse_sign_map`); SignMapError names the
+    file and what is wrong.
+    """
+    if path is None:
+        return dict(_official_sign_map())
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SignMapError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise SignMapError(f"{path}: cannot read the sign map ({exc.strerror or exc})") from exc
+    return parse_sign_map(text, str(path))
 
 
 def index_to_sign(sign_map: dict[str, int] | None = None) -> list[str]:

@@ -37,17 +37,35 @@ class DataFingerprint(BaseModel):
 
 def file_md5(path: str | os.PathLike[str]) -> str:
     digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise DataFolderError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     return digest.hexdigest()
 
 
 def _list_files(root: Path) -> list[str]:
-    """Relative posix paths of every file under root, as DVC would track them."""
+    """Relative posix paths of every file under root, as DVC would track them.
+
+    A symbolic link counts as the file it points to; one that points nowhere is an
+    error naming the link and its target (DVC would fail on it too).
+    """
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def walk_error(exc: OSError) -> None:
+        raise DataFolderError(f"{exc.filename}: cannot list ({exc.strerror or exc})") from exc
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
         dirnames.sort()
+        for name in [*filenames, *(d for d in dirnames if Path(dirpath, d).is_symlink())]:
+            path = Path(dirpath, name)
+            if path.is_symlink() and not path.exists():
+                raise DataFolderError(
+                    f"{path}: dangling symbolic link (to {os.readlink(path)}, which does not "
+                    "exist); remove the link or restore its target"
+                )
         for name in filenames:
             out.append(Path(dirpath, name).relative_to(root).as_posix())
     return sorted(out)

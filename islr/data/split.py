@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 
 from islr.errors import ConfigError
@@ -26,6 +26,8 @@ SPLITS = ("train", "val", "test")
 
 
 class SplitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     mode: Literal["grouped", "random"] = "grouped"
     n_folds: int = Field(4, ge=2)
     eval_fold: int = Field(0, ge=0)

@@ -25,26 +25,29 @@ import logging
 import os
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import google_crc32c
 import numpy as np
 import pandas as pd
 from isal import igzip
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from islr.data.format import ROWS_PER_FRAME, atomic_write_bytes_via, read_recording
+from islr.data.outputs import check_output_dir, make_staging_dir, publish_staging
 from islr.errors import DataFolderError
 from islr.parallel import parallel_map
 
 log = logging.getLogger(__name__)
 
 SPLITS_FILE = "splits.json"
+MANIFEST_FILE = "fold_manifest.csv"
 FEATURES = ("coordinates", "sign", "participant_id", "sequence_id")
 
 
 class TFRecordConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     records_per_shard: int = Field(256, ge=1)
     # 0: GZIP with stored (uncompressed) blocks, which every GZIP reader opens, written
     # at memcpy speed and inflated for free by tf.data. 1-3: ISA-L deflate levels; real
@@ -216,19 +219,22 @@ def write_tfrecords(
     out_dir: str | os.PathLike[str],
     config: TFRecordConfig | None = None,
     progress: bool = True,
+    write_manifest: bool = False,
 ) -> TFRecordSet:
     """Convert the recordings of a fold manifest into GZIP TFRecord shards in `out_dir`.
 
-    The whole set is written into a temporary sibling folder and renamed at the end: a
-    crash or a bad file leaves no half-written set behind. `out_dir` must not exist.
+    The whole set is written into a hidden staging folder beside `out_dir` and renamed
+    at the end: a crash, a bad file, SIGINT or SIGTERM leaves no half-written set and no
+    staging folder behind, and a later run removes the staging folder of a run that was
+    killed outright. `out_dir` must not exist, or be an empty folder, and must not lie
+    inside `data_dir` (OutputFolderError). `write_manifest` adds the manifest to the set
+    as `fold_manifest.csv`.
     """
     config = config or TFRecordConfig()
-    out = Path(out_dir)
-    if out.exists():
-        raise FileExistsError(f"{out}: output folder exists; choose a new one or delete it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     root = Path(data_dir).resolve()
+    out = Path(out_dir)
+    check_output_dir(out, data_dir=root, what="TFRecord folder")
+    staging = make_staging_dir(out)
     try:
         tasks, shard_split = [], []
         next_index: dict[int, int] = {}
@@ -275,7 +281,9 @@ def write_tfrecords(
         )
         spec = record_set.model_dump(exclude={"directory"})
         (staging / SPLITS_FILE).write_text(json.dumps(spec, indent=2))
-        os.replace(staging, out)
+        if write_manifest:
+            manifest.to_csv(staging / MANIFEST_FILE, index=False)
+        publish_staging(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

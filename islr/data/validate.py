@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from islr.data.format import PART_SLICES, atomic_write_bytes_via
 from islr.errors import ValidationFailedError
@@ -37,15 +37,26 @@ ROW_KEY = "csv_line"  # line number in train.csv (header is line 1): unique even
 
 
 class ValidationConfig(BaseModel):
-    """Thresholds of the recording suite and of the gate."""
+    """Thresholds of the recording suite and of the gate.
+
+    The defaults are calibrated on real recordings (docs/data.md, "Thresholds"): every
+    one of the 264 real recordings in ../shared passes, so quarantine means a defective
+    file, not an unusual but genuine take.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     max_invalid_fraction: float = Field(0.05, ge=0.0, le=1.0)
     min_frames: int = Field(1, ge=1)
+    # Longer recordings are reported from the parquet footer without being loaded.
     max_frames: int = Field(1000, ge=1)
-    # Fraction of NaN coordinates allowed per body part. Hands are often undetected
-    # (a one-handed sign leaves the other hand NaN in every frame), face and pose not.
+    # Fraction of NaN coordinates allowed per body part. Hands are often undetected (a
+    # one-handed sign leaves the other hand NaN in every frame) and so is the face (real
+    # takes with the face never detected exist; the model masks missing parts). Pose is
+    # detected in every frame of every real recording, and MediaPipe Holistic finds the
+    # hands and face from the pose, so a mostly pose-less file is not a real recording.
     max_nan_fraction: dict[str, float] = Field(
-        default_factory=lambda: {"face": 0.5, "left_hand": 1.0, "pose": 0.5, "right_hand": 1.0}
+        default_factory=lambda: {"face": 1.0, "left_hand": 1.0, "pose": 0.5, "right_hand": 1.0}
     )
     # A recording with no detected hand in any frame carries no sign.
     min_hand_frames: int = Field(1, ge=0)
@@ -56,7 +67,17 @@ class ValidationConfig(BaseModel):
         unknown = set(value) - set(PART_SLICES)
         if unknown:
             raise ValueError(f"unknown body parts {sorted(unknown)}; use {list(PART_SLICES)}")
-        return {part: float(value.get(part, 1.0)) for part in PART_SLICES}
+        out = {part: float(value.get(part, 1.0)) for part in PART_SLICES}
+        wrong = {part: v for part, v in out.items() if not 0.0 <= v <= 1.0}
+        if wrong:
+            raise ValueError(f"fractions must be in [0, 1], got {wrong}")
+        return out
+
+    @model_validator(mode="after")
+    def _frame_range(self) -> ValidationConfig:
+        if self.min_frames > self.max_frames:
+            raise ValueError(f"min_frames {self.min_frames} > max_frames {self.max_frames}")
+        return self
 
 
 class ValidationIssue(BaseModel):
@@ -165,18 +186,21 @@ def _suites(config: ValidationConfig, signs: list[str]) -> dict[str, list]:
         ),
         check(E.ExpectColumnValuesToBeNull, "file exists", column="path_missing"),
         check(
-            E.ExpectColumnValuesToMatchRegex,
-            "participant_id is an integer",
-            column="participant_id",
-            regex=r"^\d+$",
+            E.ExpectColumnValuesToBeNull,
+            "each file is listed once in train.csv",
+            column="path_duplicate",
         ),
         check(
-            E.ExpectColumnValuesToMatchRegex,
-            "sequence_id is an integer",
-            column="sequence_id",
-            regex=r"^\d+$",
+            E.ExpectColumnValuesToBeNull,
+            "participant_id is a non-negative integer (at most 2^63-1)",
+            column="participant_id_error",
         ),
-        check(E.ExpectColumnValuesToBeUnique, "sequence_id is unique", column="sequence_id"),
+        check(
+            E.ExpectColumnValuesToBeNull,
+            "sequence_id is a non-negative integer (at most 2^63-1)",
+            column="sequence_id_error",
+        ),
+        check(E.ExpectColumnValuesToBeUnique, "sequence_id is unique", column="sequence_key"),
         check(
             E.ExpectColumnValuesToBeInSet,
             "sign is one of the known signs",
@@ -203,7 +227,11 @@ def _suites(config: ValidationConfig, signs: list[str]) -> dict[str, list]:
             "543 rows per frame in canonical order",
             column="order_error",
         ),
-        check(E.ExpectColumnValuesToBeNull, "frame numbers increase", column="frames_error"),
+        check(
+            E.ExpectColumnValuesToBeNull,
+            "frame numbers strictly increase",
+            column="frames_error",
+        ),
         check(
             E.ExpectColumnValuesToBeBetween,
             "coordinates are finite or NaN",
@@ -242,6 +270,8 @@ def _observed(row: pd.Series, column: str, value: Any) -> Any:
     """The observed value as a user should read it in the report."""
     if column == "rows_remainder":
         return f"{row['n_rows']} rows ({value} left over after whole frames)"
+    if column == "sequence_key":
+        return row["sequence_id"]
     if hasattr(value, "item"):
         return value.item()
     return value
@@ -267,9 +297,9 @@ def run_suites(
     issues: list[ValidationIssue] = []
     by_line = table.set_index(ROW_KEY)
     for suite_name, expectations in _suites(config, signs).items():
-        suite = context.suites.add(gx.ExpectationSuite(name=f"islr_{suite_name}"))
-        for expectation in expectations:
-            suite.add_expectation(expectation)
+        # not added to the context's store: persisting each expectation there costs
+        # more than validating them
+        suite = gx.ExpectationSuite(name=f"islr_{suite_name}", expectations=expectations)
         result = batch_def.get_batch(batch_parameters={"dataframe": table}).validate(
             suite,
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_KEY]},
@@ -320,9 +350,24 @@ def validate_recordings(
     outcomes, issues = run_suites(recordings, config, sorted(sign_map))
     bad_lines = {i.csv_line for i in issues}
     lines = pd.Series(range(2, len(recordings) + 2), index=recordings.index)
+    # A row no expectation flagged but without a frame count could not be profiled for
+    # a reason no check names: quarantine it rather than guess.
+    unprofiled = ~lines.isin(bad_lines) & recordings["n_frames"].isna()
+    for line, path in zip(lines[unprofiled], recordings.loc[unprofiled, "path"], strict=True):
+        issues.append(
+            ValidationIssue(
+                file=path,
+                csv_line=int(line),
+                suite="recording",
+                check="recording could be profiled",
+                observed="no frame count",
+            )
+        )
+        bad_lines.add(int(line))
+    issues.sort(key=lambda i: (i.csv_line, i.suite))
     valid = recordings[~lines.isin(bad_lines)].copy()
-    valid["participant_id"] = valid["participant_id"].astype("int64")
-    valid["sequence_id"] = valid["sequence_id"].astype("int64")
+    valid["participant_id"] = valid["participant_id"].map(int).astype("int64")
+    valid["sequence_id"] = valid["sequence_id"].map(int).astype("int64")
     valid["label"] = valid["sign"].map(sign_map).astype("int64")
     valid["n_frames"] = valid["n_frames"].astype("int64")
     keep = ["path", "participant_id", "sequence_id", "sign", "label", "n_frames"]
