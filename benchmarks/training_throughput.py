@@ -44,6 +44,27 @@ def make_tfrecords(tmp: Path):
     return write_tfrecords(manifest, data, tmp / "tfr", TFRecordConfig(records_per_shard=64))
 
 
+def timed_fit(trainer, ds, steps: int, warmup_steps: int) -> tuple[float, dict[str, list]]:
+    """Seconds that `steps` training steps take after `warmup_steps` untimed ones, and
+    the Keras history of both fits (warm-up first).
+
+    The warm-up matters: batches have different frame counts, and tf.function traces
+    each new shape (then one relaxed shape) before it settles; under XLA every new shape
+    compiles again. Timing a step that still traces measures the tracer, not the model.
+    `fit` returns only after its last step's loss is on the host, so the time includes
+    the device's work even where the device runs ahead of Python."""
+    history: dict[str, list] = {}
+    if warmup_steps:
+        warm = trainer.fit(ds, steps_per_epoch=warmup_steps, epochs=1, verbose=0)
+        history = {k: list(v) for k, v in warm.history.items()}
+    start = time.perf_counter()
+    timed = trainer.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    for key, values in timed.history.items():
+        history.setdefault(key, []).extend(values)
+    return seconds, history
+
+
 def train_throughput(arch: str, scale: str, batch: int, steps: int, tfrecords) -> dict:
     import keras
     import tensorflow as tf
@@ -61,14 +82,9 @@ def train_throughput(arch: str, scale: str, batch: int, steps: int, tfrecords) -
     ds = make_batches(tfrecords.paths("train"), batch, max_len=config.model.max_len, repeat=True)
     # the same few batches again and again, in memory: only the model is timed
     ds = ds.take(4).cache().repeat()
-    # Trace and warm up on every batch twice: the batches have different frame counts,
-    # and tf.function traces each new shape (then one relaxed shape) before it settles.
-    # Timing a step that still traces measures the tracer, not the model.
-    trainer.fit(ds, steps_per_epoch=8, epochs=1, verbose=0)
+    # Warm up on every batch twice: see timed_fit.
+    seconds, _ = timed_fit(trainer, ds, steps, warmup_steps=8)
     frames = [int(tf.shape(x)[1]) for x, _ in ds.take(4)]
-    start = time.perf_counter()
-    trainer.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    seconds = time.perf_counter() - start
     return {
         "arch": arch,
         "scale": scale,
