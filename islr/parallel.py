@@ -21,6 +21,22 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Delay SIGINT/SIGTERM until the block ends (they are delivered then)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _worker_init(parent_pid: int) -> None:
     """Runs first in every worker: the worker dies with its parent, whatever kills it.
 
@@ -29,6 +45,7 @@ def _worker_init(parent_pid: int) -> None:
     parent exits, so no worker outlives it to keep writing.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     with contextlib.suppress(AttributeError, OSError):  # prctl is Linux only
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
@@ -102,7 +119,13 @@ def parallel_map(
             max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
         )
         try:
-            for result in pool.map(fn, items, chunksize=chunksize):
+            # Workers are spawned while the items are submitted. A signal arriving then
+            # would interrupt a spawn half-way (the child dies reading a truncated
+            # start-up message, with a traceback): hold SIGINT/SIGTERM until all are
+            # started; `_worker_init` unblocks them in the workers.
+            with _signals_held():
+                results = pool.map(fn, items, chunksize=chunksize)
+            for result in results:
                 yield result
                 bar.update()
         except BaseException:
