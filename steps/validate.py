@@ -9,6 +9,7 @@ from zenml.types import HTMLString
 
 from islr.data.ingest import sign_map_for
 from islr.data.lineage import DataFingerprint
+from islr.data.outputs import check_output_dir
 from islr.data.validate import ValidationConfig, ValidationReport, enforce_gate, validate_recordings
 
 
@@ -27,8 +28,10 @@ def validate_data(
     """Run the metadata and recording suites; the report is written to
     `<report_dir>/<data md5>/` before the gate decides, so a failed run still leaves it."""
     root = Path(data_dir).resolve()
+    out = Path(report_dir) / data_fingerprint.md5.removesuffix(".dir")
+    check_output_dir(out, data_dir=root, must_be_empty=False, what="report folder (report_dir)")
     valid, report = validate_recordings(recordings, config, sign_map_for(root), str(root))
-    json_path, _ = report.write(Path(report_dir) / data_fingerprint.md5.removesuffix(".dir"))
+    json_path, _ = report.write(out)
     enforce_gate(report, str(json_path))
     context = get_step_context()
     lineage = {"data_md5": data_fingerprint.md5, "report_path": str(json_path.resolve())}

@@ -1,6 +1,8 @@
 """Shared fixtures. The environment is set before any test module imports ZenML, which
-reads ZENML_CONFIG_PATH once: every test session gets its own throw-away ZenML store
-(and with it its own MLflow database), never the user's."""
+reads it once: every test session gets its own throw-away ZenML store (and with it its
+own MLflow database) and its own ZenML repository (where ZenML keeps the active stack),
+both in a temporary folder. The checkout's `.zen/` and the user's store are never read
+or written, so even a killed test session leaves the checkout as it was."""
 
 from __future__ import annotations
 
@@ -20,9 +22,15 @@ TEST_DATA = REPO / "tests" / "data"
 REAL_DATA = TEST_DATA / "asl-signs-real"
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="islr-tests-"))
+# A ZenML repository is a folder holding `.zen/`; this one stands in for the checkout's.
+# Sources (steps, pipelines) still resolve against the checkout: ZENML_CUSTOM_SOURCE_ROOT.
+_ZENML_REPO = _SESSION_DIR / "zenml-repo"
+(_ZENML_REPO / ".zen").mkdir(parents=True)
 os.environ.update(
     {
         "ZENML_CONFIG_PATH": str(_SESSION_DIR / "zenml"),
+        "ZENML_REPOSITORY_PATH": str(_ZENML_REPO),
+        "ZENML_CUSTOM_SOURCE_ROOT": str(REPO),
         "ZENML_ANALYTICS_OPT_IN": "false",
         "ZENML_LOGGING_VERBOSITY": "WARN",
         "DVC_NO_ANALYTICS": "1",
@@ -36,21 +44,7 @@ os.environ.update(
 TEST_OUTPUT = Path(os.environ.get("ISLR_TEST_OUTPUT", REPO / "outputs" / "test-output"))
 
 
-# The tests activate their stack in the repository's `.zen/` too (ZenML keeps the active
-# stack there); put the user's own back afterwards so their next run finds their stack.
-_REPO_ZEN = REPO / ".zen"
-_REPO_ZEN_EXISTED = _REPO_ZEN.exists()
-_REPO_ZEN_BACKUP = _SESSION_DIR / "repo-zen"
-if _REPO_ZEN_EXISTED:
-    shutil.copytree(_REPO_ZEN, _REPO_ZEN_BACKUP)
-
-
 def pytest_sessionfinish(session, exitstatus):
-    if _REPO_ZEN_EXISTED:
-        shutil.rmtree(_REPO_ZEN, ignore_errors=True)
-        shutil.copytree(_REPO_ZEN_BACKUP, _REPO_ZEN)
-    else:
-        shutil.rmtree(_REPO_ZEN, ignore_errors=True)
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
@@ -91,8 +85,7 @@ def zenml_stack():
     from zenml.enums import StackComponentType
 
     client = Client()
-    if not (REPO / ".zen").exists():
-        Client.initialize(root=REPO)
+    assert client.root == _ZENML_REPO, f"ZenML uses the repository {client.root}, not the tests'"
     names = {c.name for c in client.list_stack_components(size=100).items}
     if "mlflow_tracker" not in names:
         client.create_stack_component(

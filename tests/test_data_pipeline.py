@@ -98,3 +98,51 @@ def test_gate_failure_stops_the_pipeline(
         run_pipeline(write_config(tmp_path, real_data_copy, mode="random", n_folds=2))
     reports = list((tmp_path / "reports").glob("*/validation_report.json"))
     assert len(reports) == 1 and victim in reports[0].read_text()
+
+
+def failed_step_message(pipeline_name: str) -> tuple[str, str]:
+    """(name, exception message) of the failed step of the pipeline's last run."""
+    from zenml.client import Client
+
+    run = Client().get_pipeline(pipeline_name).last_run
+    failed = [(n, s) for n, s in run.steps.items() if str(s.status).endswith("failed")]
+    assert len(failed) == 1, run.steps
+    name, step = failed[0]
+    return name, step.exception_info.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, step, expected",
+    [
+        ("sign map with two signs sharing an index", "ingest_data", ["share index 0"]),
+        (
+            "same file listed twice",
+            "validate_data",
+            ["each file is listed once in train.csv", "also listed on line"],
+        ),
+    ],
+)
+def test_bad_input_fails_the_step_with_the_same_message(
+    case, step, expected, zenml_stack, real_data_copy, tmp_path, monkeypatch, repo_root
+):
+    import json
+
+    from islr.data.format import SIGN_MAP_NAME
+
+    monkeypatch.chdir(repo_root)
+    if "sign map" in case:
+        mapping = json.loads((real_data_copy / SIGN_MAP_NAME).read_text())
+        mapping["hello"] = 0
+        (real_data_copy / SIGN_MAP_NAME).write_text(json.dumps(mapping))
+        named = SIGN_MAP_NAME
+    else:
+        csv = pd.read_csv(real_data_copy / "train.csv", dtype=str)
+        extra = csv.iloc[[0]].assign(participant_id="4718", sequence_id="123")
+        pd.concat([csv, extra]).to_csv(real_data_copy / "train.csv", index=False)
+        named = csv["path"].iloc[0]
+    with pytest.raises(RuntimeError, match=step):
+        run_pipeline(write_config(tmp_path, real_data_copy, mode="random", n_folds=2))
+    name, message = failed_step_message("data_pipeline")
+    assert name == step and named in message and all(e in message for e in expected)
+    assert "\n" not in message.strip()
