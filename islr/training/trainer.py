@@ -172,6 +172,11 @@ def compile_trainer(
             keras.metrics.CategoricalAccuracy(name="accuracy"),
             keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
         ],
+        # Keras's "auto" turns XLA on for a single GPU (off under MirroredStrategy), where
+        # the cuDNN LSTM/GRU kernels have no XLA version (keras-team/keras#18456) and every
+        # new padded length would compile again; off, a run trains the same way on one GPU
+        # (one_run_per_gpu) as across several.
+        jit_compile=False,
     )
     # LateDropout counts optimizer steps (the study's "training steps"), not the two
     # forward passes an AWP step makes
