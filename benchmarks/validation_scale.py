@@ -31,6 +31,7 @@ def main() -> None:
     reps = -(-args.rows // len(recordings))
     table = pd.concat([recordings] * reps, ignore_index=True).iloc[: args.rows].copy()
     table["sequence_id"] = [str(i) for i in range(len(table))]
+    table["sequence_key"] = table["sequence_id"]  # the canonical id the uniqueness check uses
     start = time.perf_counter()
     _, report = validate_recordings(table, ValidationConfig(), sign_map_for(REAL), str(REAL))
     seconds = time.perf_counter() - start

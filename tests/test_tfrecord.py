@@ -2,6 +2,8 @@
 
 import gzip
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from islr.data.tfrecord import (
     write_tfrecords,
 )
 from islr.data.validate import ValidationConfig, validate_recordings
-from islr.errors import RecordingError
+from islr.errors import OutputFolderError, RecordingError
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +128,34 @@ def test_failure_leaves_no_partial_set(manifest, real_data_copy, tmp_path):
     assert os.listdir(tmp_path) == ["asl-signs"]
 
 
-def test_refuses_to_overwrite(manifest, real_data_dir, tmp_path):
+def test_refuses_to_overwrite_or_write_into_the_data(manifest, real_data_copy, tmp_path):
     (tmp_path / "s").mkdir()
-    with pytest.raises(FileExistsError, match="exists"):
-        write_tfrecords(manifest, real_data_dir, tmp_path / "s", progress=False)
+    (tmp_path / "s" / "mine.txt").write_text("keep")
+    with pytest.raises(OutputFolderError, match="exists and is not empty"):
+        write_tfrecords(manifest, real_data_copy, tmp_path / "s", progress=False)
+    assert [p.name for p in (tmp_path / "s").iterdir()] == ["mine.txt"]
+    with pytest.raises(OutputFolderError, match="inside the data folder"):
+        write_tfrecords(manifest, real_data_copy, real_data_copy / "shards", progress=False)
+    assert not (real_data_copy / "shards").exists()
+    (tmp_path / "empty").mkdir()  # an empty folder (as artifact stores make) is used
+    record_set = write_tfrecords(manifest, real_data_copy, tmp_path / "empty", progress=False)
+    assert (tmp_path / "empty" / record_set.files["train"][0]).is_file()
+
+
+def test_rerun_removes_the_staging_folder_of_a_killed_run(manifest, real_data_dir, tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / ".s.abc123.tmp"  # as a SIGKILLed run leaves it
+    stale.mkdir()
+    (stale / ".owner").write_text(dead.stdout.strip())
+    (stale / "fold0-0-2.tfrecords").write_bytes(b"half")
+    live = tmp_path / ".s.def456.tmp"  # a run still in progress is left alone
+    live.mkdir()
+    (live / ".owner").write_text(str(os.getpid()))
+    write_tfrecords(manifest, real_data_dir, tmp_path / "s", progress=False)
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".s.def456.tmp", "s"]
 
 
 def test_manifest_without_eval_split_is_still_written(manifest, real_data_dir, tmp_path):

@@ -286,7 +286,9 @@ def profile_recording(
 
 
 def _profile_into(out: dict, file: str, max_frames: int | None, frames_per_chunk: int) -> None:
-    pf = pq.ParquetFile(file)
+    # pre_buffer (pyarrow's default) caches every row group read until the file is
+    # closed: 1.6 GB for a 100,000-frame file instead of ~0.2 GB
+    pf = pq.ParquetFile(file, pre_buffer=False)
     out["schema_error"] = _schema_error(pf.schema_arrow)
     n_rows = pf.metadata.num_rows
     out["n_rows"] = n_rows
