@@ -2,12 +2,13 @@
 
 Two suites run on the ingested table (one row per line of `train.csv`):
 
-- the **metadata suite** on the CSV columns: path present and inside the data folder,
-  file exists, integer ids, unique sequence ids, known signs;
+- the **metadata suite** on the CSV columns: path present and inside the data folder
+  (symbolic links included), file exists, each file listed once, non-negative int64
+  ids, unique sequence ids, known signs;
 - the **recording suite** on each recording's profile (see `islr.data.ingest`): readable,
-  schema and dtypes, 543 rows per frame in canonical order, increasing frame numbers,
-  coordinates finite or NaN, NaN fraction per body part, frame count in range, at
-  least one frame with a hand.
+  schema and dtypes, 543 rows per frame in canonical order, strictly increasing frame
+  numbers, coordinates finite or NaN, NaN fraction per body part, frame count in range,
+  at least one frame with a hand.
 
 A recording that fails any expectation is quarantined: left out of the valid table and
 listed in the report with its file, the check and the observed value. The gate fails
