@@ -90,7 +90,7 @@ def sign_map_for(root: Path) -> dict[str, int]:
 MAX_ID = 2**63 - 1
 
 
-def _id_problem(text: object) -> object:
+def id_problem(text: object) -> object:
     """None when `text` is a non-negative integer that fits int64, else the text itself
     (the observed value of the failed check)."""
     if not isinstance(text, str):
@@ -195,10 +195,10 @@ def read_index(data_dir: str | os.PathLike[str]) -> pd.DataFrame:
     df["path_missing"] = pd.Series(missing_file, index=df.index, dtype=object)
     df["path_duplicate"] = pd.Series(duplicate, index=df.index, dtype=object)
     for col in ("participant_id", "sequence_id"):
-        df[f"{col}_error"] = pd.Series(map(_id_problem, df[col]), index=df.index, dtype=object)
+        df[f"{col}_error"] = pd.Series(map(id_problem, df[col]), index=df.index, dtype=object)
     df["sequence_key"] = pd.Series(
         [
-            str(int(t)) if isinstance(t, str) and _id_problem(t) is None else t
+            str(int(t)) if isinstance(t, str) and id_problem(t) is None else t
             for t in df["sequence_id"]
         ],
         index=df.index,

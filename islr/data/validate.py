@@ -278,6 +278,25 @@ def _observed(row: pd.Series, column: str, value: Any) -> Any:
     return value
 
 
+def _with_derived_columns(recordings: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the table with the metadata columns `read_index` derives, filled in
+    when a caller built its own table (e.g. one uploaded file with made-up ids)."""
+    from islr.data.ingest import id_problem
+
+    table = recordings.copy()
+    for col in ("path_escape", "path_missing", "path_duplicate"):
+        if col not in table:
+            table[col] = pd.Series([None] * len(table), index=table.index, dtype=object)
+    for col in ("participant_id", "sequence_id"):
+        if f"{col}_error" not in table:
+            table[f"{col}_error"] = pd.Series(
+                map(id_problem, table[col]), index=table.index, dtype=object
+            )
+    if "sequence_key" not in table:
+        table["sequence_key"] = table["sequence_id"]
+    return table
+
+
 def run_suites(
     recordings: pd.DataFrame, config: ValidationConfig, signs: list[str]
 ) -> tuple[list[ExpectationOutcome], list[ValidationIssue]]:
@@ -285,7 +304,7 @@ def run_suites(
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    table = recordings.copy()
+    table = _with_derived_columns(recordings)
     table[ROW_KEY] = range(2, len(table) + 2)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
