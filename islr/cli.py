@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "islr.training.commands",
     "islr.cluster.commands",
     "islr.export.commands",
+    "islr.landmarks.commands",
 )
 
 
