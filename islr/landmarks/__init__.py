@@ -10,8 +10,8 @@ from islr.landmarks.env import default_venv_dir, ensure_env, is_ready
 from islr.landmarks.errors import LandmarkEnvError, LandmarkError, SignsFileError, VideoError
 from islr.landmarks.extract import (
     VIDEO_SUFFIXES,
-    ExtractOptions,
     Extraction,
+    ExtractOptions,
     FolderExtraction,
     extract_folder,
     extract_video,

@@ -36,6 +36,8 @@ class _Bars:
     def __call__(self, video: str, done: int, total: int | None) -> None:
         from tqdm import tqdm
 
+        if video == self.video and self.bar is None:
+            return  # finished already
         if video != self.video:
             self.close()
             self.video = video
