@@ -1,64 +1,50 @@
-"""A tiny training job for the distribution tests, run as its own process:
+"""The real trainer in its own process, for the distribution tests:
 
-    python tests/distributed_job.py OUT_DIR KIND [N_LOGICAL_CPUS]
+    python tests/distributed_job.py OUT_DIR TFRECORDS_DIR [--cpus N] CONFIG_JSON...
 
-Trains a small Keras model for a few steps under `select_strategy(KIND)` and writes
-`OUT_DIR/result-<pid>.json` (replicas, chief or not, final loss); only the chief saves
-`OUT_DIR/model.keras`.
+Runs `train_run` on the shards in TFRECORDS_DIR once per `RunConfig` JSON file, in
+order (each config's `train.strategy` picks the strategy; `auto` with a TF_CONFIG in the
+environment is the multi-worker one), in `OUT_DIR/<config stem>/`, and writes
+`OUT_DIR/<config stem>-<task>.json`: the `TrainResult`, whether this process is the
+chief, and the `TrainingDivergedError` message if training stopped on a NaN loss (the
+process then exits with 3). `--cpus N` splits the CPU into N logical devices first,
+which TensorFlow allows only before it initialises, hence a process of its own.
 """
 
 import json
 import os
 import sys
+from pathlib import Path
 
 if __name__ == "__main__":
-    out, kind = sys.argv[1], sys.argv[2]
-    from islr.training.distribute import global_batch_size, is_chief, select_strategy, split_cpu
+    args = sys.argv[1:]
+    cpus = None
+    if "--cpus" in args:
+        at = args.index("--cpus")
+        cpus = int(args[at + 1])
+        del args[at : at + 2]
+    out, tfrecords_dir, *config_files = args
+    from islr.training.distribute import is_chief, split_cpu
 
-    if len(sys.argv) > 3:
-        split_cpu(int(sys.argv[3]))
-    import keras
-    import numpy as np
-    import tensorflow as tf
+    if cpus:
+        split_cpu(cpus)
+    from islr.data.tfrecord import load_tfrecord_set
+    from islr.errors import TrainingDivergedError
+    from islr.training.config import RunConfig
+    from islr.training.trainer import train_run
 
-    strategy = select_strategy(kind)
-    batch = global_batch_size(4, strategy)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 8)).astype("float32")
-    y = (x[:, :1] > 0).astype("float32")
-    data = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch)
-    # Keras 3's `fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585),
-    # so distributed training runs its own loop: strategy.run + an all-reduced loss.
-    batches = iter(strategy.experimental_distribute_dataset(data))
-    with strategy.scope():
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
-        optimizer = keras.optimizers.SGD(0.5)
-        loss_fn = keras.losses.BinaryCrossentropy(reduction="none")
-
-    def replica_step(xb, yb):
-        with tf.GradientTape() as tape:
-            per_example = loss_fn(yb, model(xb, training=True))
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    @tf.function
-    def train_step(inputs):
-        losses = strategy.run(replica_step, args=inputs)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
-
-    history = [float(train_step(next(batches))) for _ in range(10)]
-    chief = is_chief()
-    if chief:
-        model.save(os.path.join(out, "model.keras"))
-    with open(os.path.join(out, f"result-{os.getpid()}.json"), "w") as fh:
-        json.dump(
-            {
-                "replicas": strategy.num_replicas_in_sync,
-                "chief": chief,
-                "global_batch": batch,
-                "loss": history,
-            },
-            fh,
-        )
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    suffix = f"{task.get('type', 'single')}-{task.get('index', 0)}"
+    code = 0
+    for config_file in config_files:
+        config = RunConfig.model_validate_json(Path(config_file).read_text())
+        stem = Path(config_file).stem
+        report: dict = {"chief": is_chief(), "error": None}
+        try:
+            result = train_run(config, load_tfrecord_set(tfrecords_dir), f"{out}/{stem}")
+            report.update(result.model_dump())
+        except TrainingDivergedError as exc:
+            report["error"] = str(exc)
+            code = 3
+        Path(out, f"{stem}-{suffix}.json").write_text(json.dumps(report))
+    sys.exit(code)

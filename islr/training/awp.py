@@ -153,6 +153,22 @@ class AWPModel(keras.Model):
         self.optimizer.apply(final, variables)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+    def test_step(self, data):
+        # Under a distribution strategy the last, partial validation batch is split over
+        # the replicas in order, so a replica can get an empty batch. TensorFlow's
+        # (depthwise) convolution kernels return an empty batch with the wrong number of
+        # frames, which the model then fails on; an empty batch adds nothing to the
+        # loss or the metrics, so it is skipped.
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        size = tf.shape(keras.tree.flatten(x)[0])[0]
+
+        def evaluate():
+            super(AWPModel, self).test_step(data)
+            return tf.constant(True)
+
+        tf.cond(size > 0, evaluate, lambda: tf.constant(False))
+        return self.get_metrics_result()
+
     @staticmethod
     def _overflow_everywhere(grads, replica):
         """Make every replica's gradient non-finite when any replica's is, so that the
