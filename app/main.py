@@ -27,12 +27,16 @@ from islr.serving import (
     Recording,
     SignClassifier,
     UploadError,
+    VideoRecording,
     animation_html,
     by_sign,
     check_upload,
+    extract_upload,
+    extractor_ready,
     list_recordings,
     load_classifier,
     load_settings,
+    prepare_extractor,
 )
 from islr.text import Composer, ComposerConfig
 
@@ -43,9 +47,13 @@ KEYWORDS = "keywords"  # list[str]: the top sign of each classification, in orde
 PREDICTION = "prediction"  # dict: the last classification (recording, top-k)
 COMPOSITION = "composition"  # islr.text.Composition of the current key words, or None
 ANIMATION = "animation_for"  # key of the recording whose animation was requested
+VIDEOS = "videos"  # dict: content digest -> VideoRecording, the last few extracted videos
 
 SOURCE_FOLDER = "Data folder"
 SOURCE_UPLOAD = "Upload a parquet file"
+SOURCE_VIDEO = "Upload a video"
+VIDEO_TYPES = ["mp4", "webm", "mov", "avi"]
+KEEP_VIDEOS = 4  # extracted videos kept per browser tab (re-running the script reuses them)
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,71 @@ def pick_upload() -> Selected | None:
     return Selected(
         key=f"upload:{upload.name}:{digest}",
         title=f"upload {upload.name}",
+        sign=None,
+        frames=lambda: frames,
+    )
+
+
+def extract_video_upload(name: str, content: bytes, digest: str) -> VideoRecording | None:
+    """Landmarks of an uploaded video, with a progress bar; kept in the session so the
+    reruns of each click do not extract again. None (and a message) when it fails."""
+    videos: dict[str, VideoRecording] = st.session_state.setdefault(VIDEOS, {})
+    if digest in videos:
+        return videos[digest]
+    try:
+        if not extractor_ready():
+            with st.spinner(
+                "Installing the landmark extractor (MediaPipe, first video only: about a "
+                "minute) ..."
+            ):
+                prepare_extractor()
+        bar = st.progress(0.0, text=f"Extracting landmarks from {name} ...")
+
+        def progress(done: int, total: int | None) -> None:
+            of = f" of {total}" if total else ""
+            fraction = min(done / total, 1.0) if total else 0.0
+            bar.progress(fraction, text=f"Extracting landmarks: frame {done}{of}")
+
+        try:
+            recording = extract_upload(name, content, progress)
+        finally:
+            bar.empty()
+    except IslrError as exc:
+        st.error(str(exc))
+        return None
+    while len(videos) >= KEEP_VIDEOS:
+        videos.pop(next(iter(videos)))
+    videos[digest] = recording
+    return recording
+
+
+def pick_video() -> Selected | None:
+    upload = st.file_uploader(
+        "A video of one sign (mp4, webm, mov, avi)", type=VIDEO_TYPES, key="video_upload"
+    )
+    if upload is None:
+        st.caption(
+            "Landmarks are extracted with MediaPipe Holistic, as in the competition data, "
+            "and checked with the data pipeline's validation."
+        )
+        return None
+    content = upload.getvalue()
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    recording = extract_video_upload(upload.name, content, digest)
+    if recording is None:
+        return None
+    found = recording.extraction.detected
+    st.caption(
+        f"{upload.name}: {len(recording.frames)} frames extracted "
+        f"(face {found['face']}, left hand {found['left_hand']}, pose {found['pose']}, "
+        f"right hand {found['right_hand']})."
+    )
+    for warning in recording.extraction.warnings:
+        st.warning(warning)
+    frames = recording.frames
+    return Selected(
+        key=f"video:{upload.name}:{digest}",
+        title=f"video {upload.name}",
         sign=None,
         frames=lambda: frames,
     )
@@ -319,8 +392,15 @@ def main() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.subheader("Recording")
-        source = st.radio("Source", [SOURCE_FOLDER, SOURCE_UPLOAD], horizontal=True, key="source")
-        selected = pick_from_folder(settings) if source == SOURCE_FOLDER else pick_upload()
+        source = st.radio(
+            "Source", [SOURCE_FOLDER, SOURCE_UPLOAD, SOURCE_VIDEO], horizontal=True, key="source"
+        )
+        if source == SOURCE_FOLDER:
+            selected = pick_from_folder(settings)
+        elif source == SOURCE_UPLOAD:
+            selected = pick_upload()
+        else:
+            selected = pick_video()
         if selected is not None:
             animate_col, classify_col = st.columns(2)
             if animate_col.button("Show animation", key="animate", width="stretch"):

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import run_cli
+from landmark_fixtures import hopper_clip, landmarks_python  # noqa: F401  (fixtures)
 from streamlit.testing.v1 import AppTest
 from text_fixtures import tiny_t5  # noqa: F401  (fixture)
 
@@ -397,6 +398,54 @@ def test_good_upload_classifies_with_a_tflite_model(app, models, real_data_dir):
     expected = top_k(softmax(expected_tflite(models.tflite_weights, frames)), 5)
     assert list(at.table[0].value["sign"]) == [p.sign for p in expected]
     assert at.session_state["keywords"] == [expected[0].sign]
+    assert not at.exception
+
+
+def test_uploaded_video_is_extracted_animated_and_classified_by_the_champion(
+    app,
+    models,
+    keras_model,
+    real_data_dir,
+    hopper_clip,  # noqa: F811
+    tmp_path,
+):
+    from islr.data.format import read_recording
+    from islr.landmarks import extract_video
+
+    at = app("--tracking-uri", models.uri, "--data", real_data_dir, "--composer-backend", "plain")
+    at.radio(key="source").set_value("Upload a video").run()
+    content = hopper_clip.read_bytes()
+    at.file_uploader(key="video_upload").set_value(("hopper.mp4", content, "video/mp4"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert (
+        "hopper.mp4: 12 frames extracted (face 12, left hand 0, pose 12, right hand 0)."
+        in texts(at.caption)
+    )
+    (warning,) = texts(at.warning)
+    assert warning.startswith("no hand was detected in any frame")
+    (recording,) = at.session_state["videos"].values()
+    # the frames the app holds are those `islr landmarks` writes for the same video
+    extract_video(hopper_clip, tmp_path / "hopper.parquet")
+    np.testing.assert_allclose(
+        recording.frames, read_recording(tmp_path / "hopper.parquet"), atol=1e-6
+    )
+
+    at.button(key="animate").click().run()
+    (player,) = at.get("iframe")
+    assert player.proto.srcdoc.count("data:image/png;base64") == 12
+    at.button(key="classify").click().run()
+    expected = top_k(expected_keras(keras_model, recording.frames), 5)
+    assert list(at.table[0].value["sign"]) == [p.sign for p in expected]
+    assert at.session_state["keywords"] == [expected[0].sign]
+    assert any("video hopper.mp4" in c for c in texts(at.caption))
+
+    # a file that is not a video: one message, nothing to classify
+    at.file_uploader(key="video_upload").set_value(("notes.mp4", b"not a video", "video/mp4"))
+    at.run()
+    (error,) = texts(at.error)
+    assert error.startswith("notes.mp4: a video file (MP4, MOV, WebM or AVI)")
+    assert not [b for b in at.button if b.key == "classify"]
     assert not at.exception
 
 

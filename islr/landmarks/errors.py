@@ -19,6 +19,7 @@ class VideoError(LandmarkError):
         self.path = str(path)
         self.check = check
         self.observed = observed
+        self.hint = hint
         message = f"{self.path}: {check} (observed: {observed})"
         if hint:
             message += f". {hint}"
