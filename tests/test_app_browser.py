@@ -1,5 +1,6 @@
 """The app for real: `scripts/app.sh` serves it on 127.0.0.1 and Debian's chromium,
-driven by Playwright, selects recordings, classifies twice, translates and shows an animation.
+driven by Playwright, selects recordings, classifies twice, translates and shows an animation;
+then uploads a video, which is extracted, animated and classified.
 
 The browser is installed by `bash scripts/browser.sh`. Without it the test fails under
 CI (`CI=true`) and is skipped otherwise. A screenshot of the final page goes to
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from landmark_fixtures import hopper_clip, landmarks_python  # noqa: F401  (fixtures)
 
 from islr.serving import by_sign, list_recordings, top_k
 from islr.serving.classifier import softmax
@@ -176,4 +178,63 @@ def test_classify_twice_and_translate_in_a_browser(served_app, model_file, real_
         finally:
             browser.close()
     assert (OUTPUT / "app.png").stat().st_size > 10_000
+    assert "Traceback" not in log.read_text()
+
+
+def test_upload_a_video_and_classify_it_in_a_browser(
+    served_app,
+    model_file,
+    hopper_clip,  # noqa: F811
+    tmp_path,
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    from islr.data.format import read_recording
+    from islr.landmarks import extract_video
+
+    url, log = served_app
+    import keras
+
+    extract_video(hopper_clip, tmp_path / "hopper.parquet")
+    frames = read_recording(tmp_path / "hopper.parquet")
+    logits = keras.ops.convert_to_numpy(model_file[1](frames[None]))
+    expected = top_k(softmax(np.asarray(logits, np.float64)[0]), 5)
+
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(url)
+            video_source = page.get_by_text("Upload a video", exact=True)
+            expect(video_source).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            video_source.click()
+            uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+            expect(uploader).to_have_count(1, timeout=STEP_TIMEOUT_MS)
+            uploader.set_input_files(str(hopper_clip))
+            caption = (
+                "hopper.mp4: 12 frames extracted (face 12, left hand 0, pose 12, right hand 0)."
+            )
+            expect(page.get_by_text(caption)).to_be_visible(timeout=STEP_TIMEOUT_MS)
+
+            page.get_by_role("button", name="Show animation").click()
+            player = page.frame_locator("iframe").first
+            expect(player.locator("img").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            expect(page.get_by_text(re.compile(r"video hopper\.mp4 · 12 frames"))).to_be_visible()
+
+            page.get_by_role("button", name="Classify").click()
+            expect(page.get_by_text("Top-5 signs")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+            rows = page.locator("table").last.locator("tbody tr")
+            expect(rows).to_have_count(5)
+            signs = [rows.nth(i).locator("td").first.inner_text() for i in range(5)]
+            assert signs == [p.sign for p in expected], signs
+            words = [c.inner_text() for c in page.locator("p code").all()]
+            assert words == [expected[0].sign], words
+            expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+            page.wait_for_timeout(500)
+            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=STEP_TIMEOUT_MS)
+            page.screenshot(path=str(OUTPUT / "app-video.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (OUTPUT / "app-video.png").stat().st_size > 10_000
     assert "Traceback" not in log.read_text()
