@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -21,20 +22,28 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-_HELD = {signal.SIGINT, signal.SIGTERM}
-
-
 @contextlib.contextmanager
 def _signals_held():
-    """Delay SIGINT/SIGTERM until the block ends (they are delivered then)."""
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+    """Hold SIGTERM and SIGINT while worker processes are being spawned.
+
+    A signal handled in the middle of a spawn would leave a child reading a truncated
+    start-up message (it dies with a traceback). Signals arriving in the block are
+    recorded and delivered again when it ends, to the handlers in place before. Only
+    the main thread can change handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    pending: list[int] = []
+    held = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, lambda signum, _: pending.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
 
 
 def _worker_init(parent_pid: int) -> None:
@@ -45,7 +54,6 @@ def _worker_init(parent_pid: int) -> None:
     parent exits, so no worker outlives it to keep writing.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     with contextlib.suppress(AttributeError, OSError):  # prctl is Linux only
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
@@ -119,10 +127,7 @@ def parallel_map(
             max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
         )
         try:
-            # Workers are spawned while the items are submitted. A signal arriving then
-            # would interrupt a spawn half-way (the child dies reading a truncated
-            # start-up message, with a traceback): hold SIGINT/SIGTERM until all are
-            # started; `_worker_init` unblocks them in the workers.
+            # workers are spawned while the items are submitted
             with _signals_held():
                 results = pool.map(fn, items, chunksize=chunksize)
             for result in results:
