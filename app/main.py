@@ -1,5 +1,6 @@
-"""Sign recognition app: classify asl-signs recordings with the champion model and
-compose the recognised signs into an English sentence.
+"""Sign recognition app: classify asl-signs recordings (from the data folder, an
+uploaded parquet file, or landmarks extracted from an uploaded video) with the champion
+model and compose the recognised signs into an English sentence.
 
 Start it with `bash scripts/app.sh [--model PATH] [--data DIR] [--port P]` (see
 docs/app.md). The page is a thin layer over `islr.serving` and `islr.text`: model,

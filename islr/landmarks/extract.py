@@ -88,6 +88,9 @@ class Extraction(BaseModel):
     # frames in which each body part was detected
     detected: dict[str, int]
     warnings: list[str] = []
+    # decoding and Holistic, in the extractor: wall time, and CPU time of all its threads
+    seconds: float | None = None
+    cpu_seconds: float | None = None
 
     def summary(self) -> str:
         parts = ", ".join(f"{part} {n}" for part, n in self.detected.items())
@@ -269,6 +272,8 @@ def extract_video(
         height=meta["height"],
         detected=detected,
         warnings=_warnings(detected, len(frames)),
+        seconds=meta.get("seconds"),
+        cpu_seconds=meta.get("cpu_seconds"),
     )
     for warning in result.warnings:
         log.warning("%s: %s", video, warning)
@@ -441,6 +446,8 @@ def extract_folder(
                     height=meta["height"],
                     detected=detected,
                     warnings=_warnings(detected, len(frames)),
+                    seconds=meta.get("seconds"),
+                    cpu_seconds=meta.get("cpu_seconds"),
                 )
             )
         shutil.rmtree(scratch)

@@ -30,6 +30,7 @@ import math
 import os
 import re
 import sys
+import time
 import warnings
 
 import cv2
@@ -233,6 +234,7 @@ def extract(job: dict, index: int, args: argparse.Namespace) -> None:
         step_ms = 1000.0 / args.fps if args.fps else 0.0
         next_ms = 0.0
         number = 0
+        wall0, cpu0 = time.perf_counter(), time.process_time()  # process time: all threads
         try:
             while ok:
                 # timestamps, not frame counts: browser recordings have variable frame rates
@@ -256,6 +258,8 @@ def extract(job: dict, index: int, args: argparse.Namespace) -> None:
                 number += 1
         finally:
             holistic.close()
+        info["seconds"] = time.perf_counter() - wall0
+        info["cpu_seconds"] = time.process_time() - cpu0
     finally:
         capture.release()
     array = np.asarray(coords, dtype=np.float64).reshape(-1, ROWS_PER_FRAME, 3)
