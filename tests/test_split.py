@@ -59,3 +59,53 @@ def test_too_few_participants_is_a_clear_error():
 def test_eval_fold_must_exist():
     with pytest.raises(ValueError, match="eval_fold 4 must be < n_folds 4"):
         SplitConfig(n_folds=4, eval_fold=4)
+
+
+def test_named_mode_puts_the_named_signers_in_val_and_test():
+    data = table(n_participants=6)
+    config = SplitConfig(
+        mode="named", n_folds=3, val_participants=[1001], test_participants=[1004, 1005]
+    )
+    manifest = assign_folds(data, config)
+    by_signer = manifest.groupby("participant_id")["split"].agg(set).to_dict()
+    assert by_signer == {
+        1000: {"train"},
+        1001: {"val"},
+        1002: {"train"},
+        1003: {"train"},
+        1004: {"test"},
+        1005: {"test"},
+    }
+    # the evaluation fold holds val and test; training signers fill folds 1 and 2, each
+    # signer in one fold
+    assert set(manifest.loc[manifest["split"] != "train", "fold"]) == {0}
+    train = manifest[manifest["split"] == "train"]
+    assert set(train["fold"]) == {1, 2}
+    assert train.groupby("participant_id")["fold"].nunique().eq(1).all()
+
+
+def test_named_mode_without_validation_signers():
+    manifest = assign_folds(
+        table(n_participants=6), SplitConfig(mode="named", test_participants=[1000, 1003])
+    )
+    assert set(manifest["split"]) == {"train", "test"}
+    assert set(manifest.loc[manifest["split"] == "test", "participant_id"]) == {1000, 1003}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"mode": "named"}, "needs test_participants"),
+        ({"mode": "named", "val_participants": [1], "test_participants": [1]}, "in both"),
+        ({"mode": "grouped", "test_participants": [1]}, "need mode: named"),
+    ],
+)
+def test_named_mode_config_errors(values, message):
+    with pytest.raises(ValueError, match=message):
+        SplitConfig(**values)
+
+
+def test_named_mode_names_a_signer_the_data_lacks():
+    config = SplitConfig(mode="named", test_participants=[1000, 4242])
+    with pytest.raises(ConfigError, match=r"\[4242\].*no valid recording"):
+        assign_folds(table(n_participants=4), config)

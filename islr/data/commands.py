@@ -149,6 +149,8 @@ def _tfrecords(args: argparse.Namespace) -> int:
         n_folds=args.n_folds,
         eval_fold=args.eval_fold,
         seed=args.seed,
+        val_participants=args.val_participants,
+        test_participants=args.test_participants,
     )
     tfrecord_config = _config(
         TFRecordConfig, {}, records_per_shard=args.records_per_shard, workers=args.workers
@@ -193,7 +195,23 @@ def register(subparsers) -> None:
     p = sub.add_parser("tfrecords", help="validate, split and write TFRecords (no ZenML)")
     common(p)
     p.add_argument("out_dir")
-    p.add_argument("--mode", choices=["grouped", "random"], default="grouped")
+    p.add_argument("--mode", choices=["grouped", "random", "named"], default="grouped")
+    p.add_argument(
+        "--val-participants",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="ID",
+        help="with --mode named: the validation signers (may be none)",
+    )
+    p.add_argument(
+        "--test-participants",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="ID",
+        help="with --mode named: the test signers; everyone else trains",
+    )
     p.add_argument("--n-folds", type=int, default=4)
     p.add_argument("--eval-fold", type=int, default=0)
     p.add_argument("--seed", type=int, default=42)

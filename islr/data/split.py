@@ -4,7 +4,10 @@ A sign classifier is used on people it never saw, so the default split keeps eac
 participant inside one fold (`grouped`): scores on the evaluation fold then measure
 generalisation to new signers. The evaluation fold is halved into validation and test,
 again by participant. `random` reproduces a plain random (per-recording) split, the
-optimistic setting some published numbers use.
+optimistic setting some published numbers use. `named` lets a small study say which
+participants validate and which test (e.g. four signers train, two test); everyone
+else trains. Its evaluation recordings form fold `eval_fold`, the training
+participants fill the other folds, grouped.
 """
 
 from __future__ import annotations
@@ -28,15 +31,32 @@ SPLITS = ("train", "val", "test")
 class SplitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["grouped", "random"] = "grouped"
+    mode: Literal["grouped", "random", "named"] = "grouped"
     n_folds: int = Field(4, ge=2)
     eval_fold: int = Field(0, ge=0)
     seed: int = 42
+    # `named` mode: participant ids of the validation and test splits (validation may be
+    # empty: training then keeps the weights of its lowest training loss)
+    val_participants: list[int] = Field(default_factory=list)
+    test_participants: list[int] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _eval_fold_exists(self) -> SplitConfig:
         if self.eval_fold >= self.n_folds:
             raise ValueError(f"eval_fold {self.eval_fold} must be < n_folds {self.n_folds}")
+        if self.mode == "named":
+            if not self.test_participants:
+                raise ValueError("named mode needs test_participants")
+            both = set(self.val_participants) & set(self.test_participants)
+            if both:
+                raise ValueError(
+                    f"participants {sorted(both)} are in both val_participants and "
+                    "test_participants"
+                )
+        elif self.val_participants or self.test_participants:
+            raise ValueError(
+                f"val_participants and test_participants need mode: named (mode is {self.mode})"
+            )
         return self
 
 
@@ -71,6 +91,8 @@ def assign_folds(recordings: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     labels = df["label"].to_numpy()
     groups = df["participant_id"].to_numpy()
     n_participants = len(np.unique(groups))
+    if config.mode == "named":
+        return _log_splits(_named_split(df, config))
     if config.mode == "grouped":
         if n_participants < config.n_folds + 1:
             raise ConfigError(
@@ -101,6 +123,37 @@ def assign_folds(recordings: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     split = df["split"].to_numpy(dtype=object)
     split[eval_idx] = np.where(halves == 0, "val", "test")
     df["split"] = split
+    return _log_splits(df)
+
+
+def _named_split(df: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
+    groups = df["participant_id"].to_numpy()
+    present = {int(g) for g in np.unique(groups)}
+    named = [*config.val_participants, *config.test_participants]
+    missing = sorted(set(named) - present)
+    if missing:
+        raise ConfigError(
+            f"split: participants {missing} are named in val_participants/test_participants "
+            f"but have no valid recording; the data has {sorted(present)}"
+        )
+    is_val = np.isin(groups, config.val_participants)
+    is_test = np.isin(groups, config.test_participants)
+    train = ~(is_val | is_test)
+    train_groups = np.unique(groups[train])
+    if len(train_groups) == 0:
+        raise ConfigError("split: named mode leaves no participant to train on")
+    # the training participants fill the other folds, one participant never split
+    n_train_folds = min(config.n_folds - 1, len(train_groups))
+    fold_of = {int(g): i % n_train_folds for i, g in enumerate(train_groups)}
+    others = [k for k in range(config.n_folds) if k != config.eval_fold]
+    fold = np.full(len(df), config.eval_fold, dtype=np.int64)
+    fold[train] = [others[fold_of[int(g)]] for g in groups[train]]
+    df["fold"] = fold
+    df["split"] = np.where(is_test, "test", np.where(is_val, "val", "train"))
+    return df
+
+
+def _log_splits(df: pd.DataFrame) -> pd.DataFrame:
     for name in SPLITS:
         part = df[df["split"] == name]
         log.info(
