@@ -9,6 +9,8 @@ from islr.data.ingest import ingest, sign_map_for
 from islr.data.split import SplitConfig, assign_folds
 from islr.data.tfrecord import TFRecordConfig, write_tfrecords
 from islr.data.validate import ValidationConfig, validate_recordings
+from islr.models.landmarks import DEFAULT_LANDMARKS, FACE_MIRROR_PAIRS
+from islr.training.augment import AugmentConfig, make_augment, model_rows
 from islr.training.data import make_batches
 
 
@@ -60,3 +62,59 @@ def test_truncation_and_training_mode(shards):
     )
     frames, labels = next(iter(ds))
     assert frames.shape[0] == 4 and frames.shape[1] <= 5 and labels.shape == (4, 250)
+
+
+def _recordings(manifest, real_data_dir):
+    return [read_recording(real_data_dir / row.path) for row in manifest.itertuples()]
+
+
+def test_batched_augmentation_off_gives_the_recordings_themselves(shards, real_data_dir):
+    # An Augment runs per batch (ragged batching, then `Augment.batch`); with every
+    # probability 0 each recording comes out exactly as stored, NaN-padded at the end.
+    manifest, record_set = shards
+    sources = _recordings(manifest, real_data_dir)
+    ds = make_batches(
+        record_set.paths("train"),
+        batch_size=3,
+        max_len=1000,
+        training=True,
+        seed=0,
+        augment=make_augment(AugmentConfig.off()),
+    )
+    matched = []
+    for frames, labels in ds:
+        assert frames.shape[2:] == (543, 3) and labels.shape == (3, 250)
+        for out in frames.numpy():
+            hits = [
+                i
+                for i, r in enumerate(sources)
+                if len(r) <= len(out)
+                and np.array_equal(out[: len(r)], r, equal_nan=True)
+                and np.isnan(out[len(r) :]).all()
+            ]
+            assert len(hits) >= 1
+            matched.append(hits[0])
+    assert sorted(matched) == list(range(len(sources)))  # each once per epoch
+
+
+def test_batched_augmentation_on_model_rows(shards, real_data_dir):
+    manifest, record_set = shards
+    rows = model_rows(DEFAULT_LANDMARKS)
+    others = np.setdiff1d(np.arange(543), rows)
+    longest = max(len(r) for r in _recordings(manifest, real_data_dir))
+    config = AugmentConfig(rescale_p=1, mask_p=1, flip_p=1, affine_p=1, cutout_p=1)
+    ds = make_batches(
+        record_set.paths("train"),
+        batch_size=4,
+        max_len=8,
+        training=True,
+        seed=0,
+        augment=make_augment(config, list(FACE_MIRROR_PAIRS), rows=rows),
+        repeat=True,
+    )
+    for frames, labels in ds.take(3):
+        x = frames.numpy()
+        # truncated after rescaling (at most 1.5 x the longest recording)
+        assert x.shape[0] == 4 and x.shape[1] <= min(8, int(1.5 * longest))
+        assert np.isnan(x[:, :, others]).all()  # rows the model does not read
+        assert np.allclose(labels.numpy().sum(axis=1), 1.0)

@@ -4,6 +4,10 @@ Batches keep the model contract (DESIGN.md): raw coordinates (batch, T, 543, 3) 
 NaN where a part was not detected. Padding frames are NaN in every coordinate, which the
 model's preprocessing layer recognises as "no frame" and masks. Recordings longer than
 `max_len` are truncated here so a batch never holds more frames than the model reads.
+
+An `islr.training.augment.Augment` runs on each padded batch (`Augment.batch`, one set
+of ops per batch instead of per recording); any other `augment` callable runs on each
+recording in `map`, before padding.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable
 
 from islr.data.format import N_CLASSES
 from islr.data.tfrecord import make_dataset
+from islr.training.augment import Augment
 
 # The value padding frames carry in every coordinate.
 PAD_VALUE = float("nan")
@@ -31,9 +36,10 @@ def make_batches(
 ):
     """A `tf.data.Dataset` of `(frames, one_hot_labels)` batches.
 
-    `training` shuffles files and records; `augment` (frames -> frames, on one
-    recording of shape (T, 543, 3)) runs only when training. `batch_size` is the global
-    batch: the per-replica batch times the replicas of the strategy in use.
+    `training` shuffles files and records; `augment` runs only when training: an
+    `Augment` on each batch (in the rows it computes on, see `Augment`), any other
+    callable (frames -> frames) on each recording of shape (T, 543, 3). `batch_size` is
+    the global batch: the per-replica batch times the replicas of the strategy in use.
     """
     import tensorflow as tf
 
@@ -42,6 +48,31 @@ def make_batches(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+
+    pad = tf.constant(PAD_VALUE, tf.float32)
+    if training and isinstance(augment, Augment):
+        # Per recording only what batching needs: its first frames on the computed
+        # rows (mirrored when its flip coin says so), its length and the coin; the
+        # other augmentations then run once per batch.
+        def to_parts(record):
+            frames = record["coordinates"]
+            length = tf.shape(frames)[0]
+            flipped = augment.draw_flip()
+            label = tf.one_hot(record["sign"], n_classes)
+            return augment.select(frames, max_len, flipped), length, flipped, label
+
+        ds = ds.map(to_parts, num_parallel_calls=tf.data.AUTOTUNE)
+        # Ragged: the augmentations work on the frames themselves, end to end, and pad
+        # only their result.
+        ds = ds.ragged_batch(batch_size, drop_remainder=True)
+        ds = ds.map(
+            lambda frames, lengths, flipped, labels: (
+                augment.batch(frames, lengths, flipped, max_len),
+                labels,
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     def to_example(record):
         frames = record["coordinates"]
@@ -55,7 +86,7 @@ def make_batches(
     ds = ds.padded_batch(
         batch_size,
         padded_shapes=([None, 543, 3], [n_classes]),
-        padding_values=(tf.constant(PAD_VALUE, tf.float32), tf.constant(0.0, tf.float32)),
+        padding_values=(pad, tf.constant(0.0, tf.float32)),
         drop_remainder=training,
     )
     return ds.prefetch(tf.data.AUTOTUNE)

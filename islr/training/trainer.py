@@ -23,7 +23,7 @@ from islr.errors import TrainingDivergedError
 from islr.models.landmarks import FACE_MIRROR_PAIRS
 from islr.models.layers import LateDropout
 from islr.models.zoo import build_model
-from islr.training.augment import make_augment
+from islr.training.augment import make_augment, model_rows
 from islr.training.awp import AWPModel
 from islr.training.callbacks import BestWeightsGuard, EpochProgress
 from islr.training.config import RunConfig
@@ -208,7 +208,13 @@ def train_run(
     # never more than the data holds: training batches drop the remainder
     batch = min(global_batch_size(train_cfg.batch_per_replica, strategy), n_train)
     steps = max(1, n_train // batch)
-    augment = make_augment(config.augment, list(FACE_MIRROR_PAIRS)) if config.augmentation else None
+    # Augmented batches carry only the rows the model reads (the rest NaN): 4.6x less work.
+    rows = model_rows(config.model.landmarks)
+    augment = (
+        make_augment(config.augment, list(FACE_MIRROR_PAIRS), rows=rows)
+        if config.augmentation
+        else None
+    )
     train_ds = make_batches(
         tfrecords.paths("train"),
         batch,
