@@ -1,10 +1,11 @@
-"""The TFJob launcher: the manifest built from a run config, and create/poll against a
-Kubernetes API served on loopback by the test (real HTTP, a kubeconfig file, no patched
-client)."""
+"""The TFJob launcher: the manifest built from a run config, and create/poll through the
+`kubernetes` client against a Kubernetes API served on loopback by the test (real HTTP
+and HTTPS, kubeconfig files with each kind of credential, nothing patched)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,8 +16,8 @@ import yaml
 from zenml import pipeline, step
 
 from islr.cluster.tfjob import (
+    ApiUnreachableError,
     KubeconfigError,
-    KubernetesApi,
     KubernetesApiError,
     TFJobError,
     TFJobFailedError,
@@ -24,6 +25,7 @@ from islr.cluster.tfjob import (
     TFJobTimeoutError,
     build_tfjob_manifest,
     job_name,
+    kube_client,
     run_tfjob,
     tfjob_config_for_run,
 )
@@ -32,6 +34,9 @@ from islr.errors import ConfigError
 from islr.training.config import load_run_config
 
 TOKEN = "s3cret-token"
+CLIENT_CN = "ci-client"
+# what the fake API server accepts: the token, or basic auth ci:pw (or a client certificate)
+ACCEPTED = {f"Bearer {TOKEN}", "Basic " + __import__("base64").b64encode(b"ci:pw").decode()}
 PREFIX = "/apis/kubeflow.org/v1/namespaces/"
 
 
@@ -80,7 +85,14 @@ class FakeTrainingOperator:
                 operator.requests.append(
                     (self.command, self.path, self.headers.get("Authorization"))
                 )
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                peer = getattr(self.connection, "getpeercert", lambda: None)() or {}
+                subject = dict(pair[0] for pair in peer.get("subject", ()))
+                if subject.get("commonName") == CLIENT_CN:
+                    operator.requests[-1] = (self.command, self.path, f"cert:{CLIENT_CN}")
+                    return True
+                # the scheme is case-insensitive (RFC 9110); the in-cluster loader says "bearer"
+                scheme, _, value = (self.headers.get("Authorization") or "").partition(" ")
+                if f"{scheme.capitalize()} {value}" not in ACCEPTED:
                     self._status(401, "Unauthorized", "Unauthorized")
                     return False
                 return True
@@ -131,6 +143,19 @@ RUNNING = {
 }
 
 
+def _kubeconfig(server: str, user: dict, cluster: dict | None = None) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "test",
+            "clusters": [{"name": "loop", "cluster": {"server": server, **(cluster or {})}}],
+            "users": [{"name": "ci", "user": user}],
+            "contexts": [{"name": "test", "context": {"cluster": "loop", "user": "ci"}}],
+        }
+    )
+
+
 @pytest.fixture
 def operator(tmp_path: Path):
     fake = FakeTrainingOperator()
@@ -138,23 +163,8 @@ def operator(tmp_path: Path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "test",
-                "clusters": [
-                    {
-                        "name": "loop",
-                        "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"},
-                    }
-                ],
-                "users": [{"name": "ci", "user": {"token": TOKEN}}],
-                "contexts": [{"name": "test", "context": {"cluster": "loop", "user": "ci"}}],
-            }
-        )
-    )
+    fake.server = f"http://127.0.0.1:{server.server_address[1]}"
+    kubeconfig.write_text(_kubeconfig(fake.server, {"token": TOKEN}))
     fake.kubeconfig = kubeconfig
     yield fake
     server.shutdown()
@@ -301,8 +311,8 @@ def test_failed_job_reports_the_condition_message(run_config, operator):
 
 def test_timeout(run_config, operator):
     operator.statuses = [RUNNING]
-    job = _job(run_config, operator, timeout_s=0.2, poll_interval_s=0.02)
-    with pytest.raises(TFJobTimeoutError, match=r"within 0.2 s .*Running=True.*kubectl delete"):
+    job = _job(run_config, operator, timeout_s=0.6, poll_interval_s=0.02)
+    with pytest.raises(TFJobTimeoutError, match=r"within 0.6 s .*Running=True.*kubectl delete"):
         run_tfjob(job)
     assert operator.polls >= 3
 
@@ -345,16 +355,16 @@ def test_credentials_and_kubeconfig_errors(run_config, operator, tmp_path):
         run_tfjob(_job(run_config, operator, namespace="other"))
     assert info.value.status == 401 and "refused" in str(info.value)
 
-    with pytest.raises(KubeconfigError, match=r"contexts: no entry named 'prod'"):
-        KubernetesApi.from_kubeconfig(operator.kubeconfig, context="prod")
+    assert f"{operator.kubeconfig}, context 'test'" in str(info.value)
+
     missing = tmp_path / "nope"
-    with pytest.raises(KubeconfigError, match="nope"):
-        KubernetesApi.from_kubeconfig(missing)
+    with pytest.raises(KubeconfigError, match=r"nope: cannot read kubeconfig"):
+        kube_client(missing)
 
     config["users"][0]["user"] = {"tokenFile": "gone"}
     operator.kubeconfig.write_text(yaml.safe_dump(config))
-    with pytest.raises(KubeconfigError, match=r"tokenFile 'gone' cannot be read"):
-        KubernetesApi.from_kubeconfig(operator.kubeconfig)
+    with pytest.raises(KubeconfigError, match=r"kubeconfig: users\['ci'\].user.tokenFile 'gone' "):
+        kube_client(operator.kubeconfig)
 
 
 def test_an_unreachable_server_is_a_clear_error(tmp_path):
@@ -363,9 +373,17 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    api = KubernetesApi(f"http://127.0.0.1:{port}", token=TOKEN)
-    with pytest.raises(TFJobError, match=rf"GET http://127.0.0.1:{port}/x: cannot reach"):
-        api.request("GET", "/x")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(_kubeconfig(f"http://127.0.0.1:{port}", {"token": TOKEN}))
+    api = kube_client(kubeconfig)
+    with pytest.raises(ApiUnreachableError) as info:
+        api.get_tfjob("ml", "x")
+    assert isinstance(info.value, TFJobError)
+    assert f"GET http://127.0.0.1:{port}/apis/kubeflow.org/v1/namespaces/ml/tfjobs/x" in str(
+        info.value
+    )
+    assert "cannot reach the Kubernetes API server" in str(info.value)
+    assert f"kubeconfig {kubeconfig}, context 'test'" in str(info.value)
 
 
 def _cli(*argv: str) -> int:
@@ -497,3 +515,247 @@ def test_train_on_cluster_step(zenml_stack, operator, run_config, tmp_path, monk
     assert tracked.data.tags["model_uri"] == model_uri
     steps = mlflow.MlflowClient().get_metric_history(result.mlflow_run_id, "val_loss")
     assert [(m.step, m.value) for m in steps] == [(1, 2.1), (2, 1.7)]
+
+
+# --- every credential kind through the client, and bad input ---------------------------
+
+
+def _pki(folder: Path) -> dict[str, bytes]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (PEM)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(cn, key, issuer, issuer_key, ca=False, san=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def pem_key(key):
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "islr-test-ca")])
+    ca = cert("islr-test-ca", ca_key, ca_name, ca_key, ca=True)
+    server = cert(
+        "127.0.0.1",
+        server_key,
+        ca_name,
+        ca_key,
+        san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
+    client = cert(CLIENT_CN, client_key, ca_name, ca_key)
+    out = {
+        "ca": ca.public_bytes(serialization.Encoding.PEM),
+        "server": server.public_bytes(serialization.Encoding.PEM),
+        "server_key": pem_key(server_key),
+        "client": client.public_bytes(serialization.Encoding.PEM),
+        "client_key": pem_key(client_key),
+    }
+    for name, data in out.items():
+        (folder / f"{name}.pem").write_bytes(data)
+    return out
+
+
+@pytest.fixture
+def tls_operator(tmp_path: Path):
+    """The fake operator behind HTTPS: a server certificate from a private CA, client
+    certificates verified when presented."""
+    import ssl
+
+    pki_dir = tmp_path / "pki"
+    pki_dir.mkdir()
+    pki = _pki(pki_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki_dir / "server.pem", pki_dir / "server_key.pem")
+    context.load_verify_locations(pki_dir / "ca.pem")
+    context.verify_mode = ssl.CERT_OPTIONAL
+    fake = FakeTrainingOperator()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.server = f"https://127.0.0.1:{server.server_address[1]}"
+    fake.port = server.server_address[1]
+    fake.pki = pki
+    fake.pki_dir = pki_dir
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def test_every_credential_kind_over_https_and_nothing_written(
+    run_config, tls_operator, tmp_path, monkeypatch
+):
+    """Inline CA and client certificate, CA and certificate files, token, token file,
+    basic auth, insecure-skip-tls-verify, an exec plugin and the pod's service account
+    all reach the HTTPS API server through the client; the inline credentials never land
+    in a file (the temporary folder stays empty)."""
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    op, pki = tls_operator, tls_operator.pki
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import json\nprint(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1',"
+        f" 'kind': 'ExecCredential', 'status': {{'token': {TOKEN!r}}}}}))\n"
+    )
+    exec_user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": [str(plugin)],
+            "interactiveMode": "Never",
+        }
+    }
+    ca_inline = {"certificate-authority-data": _b64(pki["ca"])}
+    ca_file = {"certificate-authority": "pki/ca.pem"}  # relative to the kubeconfig
+    cases = {
+        "inline client certificate": (
+            ca_inline,
+            {
+                "client-certificate-data": _b64(pki["client"]),
+                "client-key-data": _b64(pki["client_key"]),
+            },
+            f"cert:{CLIENT_CN}",
+        ),
+        "client certificate files": (
+            ca_file,
+            {"client-certificate": "pki/client.pem", "client-key": "pki/client_key.pem"},
+            f"cert:{CLIENT_CN}",
+        ),
+        "token": (ca_inline, {"token": TOKEN}, f"Bearer {TOKEN}"),
+        "token file": (ca_file, {"tokenFile": "token"}, f"Bearer {TOKEN}"),
+        "basic auth": (ca_inline, {"username": "ci", "password": "pw"}, sorted(ACCEPTED)[0]),
+        "insecure-skip-tls-verify": (
+            {"insecure-skip-tls-verify": True},
+            {"token": TOKEN},
+            f"Bearer {TOKEN}",
+        ),
+        "exec plugin": (ca_inline, exec_user, f"Bearer {TOKEN}"),
+    }
+    op.statuses = [{"conditions": [_condition("Succeeded")]}]
+    for i, (kind, (cluster, user, seen)) in enumerate(cases.items()):
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(_kubeconfig(op.server, user, cluster))
+        job = tfjob_config_for_run(
+            run_config,
+            _settings(None, kubeconfig=str(kubeconfig), namespace=f"ns{i}"),
+            "gs://b/tf",
+            "gs://b/out",
+        )
+        run_tfjob(job)
+        assert op.requests[-1][2] == seen, kind
+    assert list(scratch.iterdir()) == []
+
+    # inside a pod: no kubeconfig, the service account's token and CA
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(TOKEN)
+    (account / "ca.crt").write_bytes(pki["ca"])
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(op.port))
+    api = kube_client(None, service_account_dir=account)
+    assert api.get_tfjob("ns0", job_name("cnn_transformer"))["kind"] == "TFJob"
+    assert op.requests[-1][2].lower() == f"bearer {TOKEN}"
+
+    # a server certificate from another CA is refused, with the kubeconfig named
+    kubeconfig.write_text(_kubeconfig(op.server, {"token": TOKEN}))
+    with pytest.raises(ApiUnreachableError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+        kube_client(kubeconfig).get_tfjob("ns0", "x")
+
+
+def test_bad_kubeconfigs_name_file_context_and_field(operator, run_config, tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("clusters:\n- name: a\n  cluster: {server: [\n")
+    with pytest.raises(KubeconfigError) as info:
+        kube_client(bad)
+    assert str(info.value).startswith(f"{bad}: not a valid kubeconfig: YAML error at line 4")
+    assert "\n" not in str(info.value)
+
+    with pytest.raises(KubeconfigError) as info:
+        kube_client(operator.kubeconfig, context="prod")
+    assert str(info.value) == (
+        f"{operator.kubeconfig}: context 'prod' not found (available: ['test'])"
+    )
+
+    # an exec plugin whose token has expired
+    plugin = tmp_path / "expired.py"
+    plugin.write_text(
+        "import json\nprint(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1',"
+        " 'kind': 'ExecCredential', 'status': {'token': 'old',"
+        " 'expirationTimestamp': '2020-01-01T00:00:00Z'}}))\n"
+    )
+    expired = tmp_path / "expired-kubeconfig"
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": [str(plugin)],
+        }
+    }
+    expired.write_text(_kubeconfig(operator.server, user))
+    with pytest.raises(KubeconfigError) as info:
+        kube_client(expired)
+    assert str(info.value) == (
+        f"kubeconfig {expired}, context 'test': the token of user 'ci' expired at "
+        "2020-01-01T00:00:00+00:00; log in again (the credential plugin or `kubectl` "
+        "refreshes it)"
+    )
+
+    # a manifest the API server rejects: the field is named
+    invalid = {
+        "kind": "Status",
+        "status": "Failure",
+        "reason": "Invalid",
+        "code": 422,
+        "message": 'TFJob.kubeflow.org "islr-cnn" is invalid',
+        "details": {
+            "causes": [
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "spec.tfReplicaSpecs.Worker.template.spec.containers[0].resources",
+                    "message": 'Invalid value: "96Gix": quantities must match the regex',
+                }
+            ]
+        },
+    }
+    operator.create_error = (422, invalid)
+    with pytest.raises(KubernetesApiError) as info:
+        run_tfjob(_job(run_config, operator))
+    line = str(info.value)
+    assert info.value.status == 422 and "\n" not in line
+    assert "answered 422" in line and "context 'test'" in line
+    assert "spec.tfReplicaSpecs.Worker.template.spec.containers[0].resources: Invalid value" in line
+    assert "cluster config (tfjob: block)" in line

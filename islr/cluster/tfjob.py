@@ -12,32 +12,33 @@ whatever run file happens to be baked into the image. The shard folder and the o
 folder travel as `ISLR_TFRECORDS` and `ISLR_OUT`; both must be URIs every worker can
 reach (`gs://`, `s3://`), never a path on the machine that launches the job.
 
-The Kubernetes API is spoken over plain HTTPS with the credentials of a kubeconfig file
-(token, token file, client certificate, basic auth or an exec plugin) or, inside a pod,
-of the pod's service account. Nothing here imports ZenML.
+What is islr's here: the settings, the manifest, and following the job to its end. The
+Kubernetes side (kubeconfig, credentials, HTTP) is the official `kubernetes` client's.
+Nothing here imports ZenML, and no credential is written to disk.
 """
 
 from __future__ import annotations
 
-import atexit
 import base64
+import binascii
+import copy
 import json
 import logging
 import os
 import re
-import shutil
-import ssl
-import subprocess
-import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import kubernetes.client
+import urllib3
 import yaml
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.incluster_config import InClusterConfigLoader
+from kubernetes.config.kube_config import KubeConfigLoader
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from islr.errors import ConfigError, IslrError
@@ -79,24 +80,44 @@ class KubeconfigError(ConfigError):
     """The kubeconfig (or in-cluster service account) cannot be used."""
 
 
+class ApiUnreachableError(TFJobError):
+    """The API server did not answer (connection refused, DNS, TLS, timeout)."""
+
+
 class KubernetesApiError(TFJobError):
     """The Kubernetes API answered with an error status."""
 
-    def __init__(self, method: str, url: str, status: int, body: str) -> None:
+    def __init__(self, method: str, url: str, status: int, body: str, source: str = "") -> None:
         self.method = method
         self.url = url
         self.status = status
         self.body = body
+        try:
+            payload = json.loads(body)
+        except (TypeError, ValueError):
+            payload = None
+        detail = " ".join(body.split())[:2000]
+        if isinstance(payload, dict) and payload.get("message"):
+            detail = str(payload["message"])
+            # A 422 lists each rejected field of the manifest; name them.
+            causes = (payload.get("details") or {}).get("causes") or []
+            fields = [f"{c.get('field')}: {c.get('message')}" for c in causes if c.get("field")]
+            if fields and not all(f.split(":")[0] in detail for f in fields):
+                detail = f"{detail} [{'; '.join(fields)}]"
         hint = {
-            401: "the credentials in the kubeconfig were refused; refresh them",
+            401: "the credentials were refused (an expired or revoked token?); log in again "
+            "or refresh them",
             403: "the user or service account lacks RBAC rights on tfjobs.kubeflow.org "
             "(create, get) in this namespace",
             404: "is the Kubeflow training operator (TFJob CRD) installed, and does the "
             "namespace exist?",
             409: "a TFJob with this name already exists; delete it "
             "(kubectl delete tfjob NAME -n NAMESPACE) or choose another name",
+            422: "the API server rejected the TFJob manifest; fix the named field in the "
+            "cluster config (tfjob: block)",
         }.get(status, "")
-        message = f"Kubernetes API {method} {url} answered {status}: {body.strip()[:2000]}"
+        where = f" ({source})" if source else ""
+        message = f"Kubernetes API {method} {url} answered {status}{where}: {detail}"
         super().__init__(f"{message}. {hint}" if hint else message)
 
 
@@ -322,226 +343,203 @@ def build_tfjob_manifest(job: TFJobConfig) -> dict[str, Any]:
 
 
 # --- the Kubernetes API ----------------------------------------------------------------
+#
+# Configuration, authentication and HTTP are the official `kubernetes` client's: it reads
+# the kubeconfig (token, token file, client certificate, basic auth, exec plugins,
+# auth providers, insecure-skip-tls-verify) or the pod's service account. TFJobs are
+# custom objects, created and read with its CustomObjectsApi. The Kubeflow Training SDK
+# (`kubeflow-training`) would add a typed TFJob client, but it requires
+# kubernetes>=27.2, while ZenML 0.98's Kubernetes integration (installed next to islr in
+# the training image and the cluster stack) requires kubernetes<26.
+
+_MEMORY_FILES: dict[bytes, str] = {}
 
 
-_PRIVATE_DIR: str | None = None
+def _memory_file(name: str, content: bytes) -> str:
+    """A path to `content` that lives in memory only (Linux memfd, closed at exit).
+
+    The client, like Python's ssl module, loads certificates and keys from file paths;
+    given inline `*-data` it would write them to a temporary file. A memfd path reads like
+    a file but never reaches a disk. Without memfd (not Linux) the caller keeps the data
+    inline and the client falls back to its own temporary files."""
+    if content not in _MEMORY_FILES:
+        fd = os.memfd_create(f"islr-{name}")  # close-on-exec: no child inherits it
+        os.write(fd, content)
+        _MEMORY_FILES[content] = f"/proc/self/fd/{fd}"
+    return _MEMORY_FILES[content]
 
 
-def _private_file(name: str, data: bytes) -> str:
-    """Write inline credentials to a private (0700) folder removed at exit: the ssl module
-    loads client certificates only from files."""
-    global _PRIVATE_DIR
-    if _PRIVATE_DIR is None:
-        _PRIVATE_DIR = tempfile.mkdtemp(prefix="islr-kube-")
-        atexit.register(shutil.rmtree, _PRIVATE_DIR, True)
-    fd, path = tempfile.mkstemp(prefix=name, dir=_PRIVATE_DIR)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
-
-
-class KubernetesApi:
-    """A minimal client for the calls a TFJob needs, over the stdlib's HTTP(S)."""
-
-    def __init__(
-        self,
-        server: str,
-        token: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        basic_auth: tuple[str, str] | None = None,
-        request_timeout_s: float = 30.0,
-    ) -> None:
-        self.server = server.rstrip("/")
-        self.token = token
-        self.ssl_context = ssl_context
-        self.basic_auth = basic_auth
-        self.request_timeout_s = request_timeout_s
-
-    # -- construction
-
-    @classmethod
-    def from_kubeconfig(
-        cls, path: str | os.PathLike[str] | None = None, context: str | None = None
-    ) -> KubernetesApi:
-        """Credentials from `path`, else `$KUBECONFIG` (first file), else
-        `~/.kube/config`, else the pod's service account when running in a cluster."""
-        if path is None:
-            env = os.environ.get("KUBECONFIG", "")
-            candidates = [p for p in env.split(os.pathsep) if p] or [
-                str(Path.home() / ".kube" / "config")
-            ]
-            path = next((p for p in candidates if Path(p).is_file()), None)
-            if path is None:
-                if os.environ.get("KUBERNETES_SERVICE_HOST"):
-                    return cls.in_cluster()
-                raise KubeconfigError(
-                    f"no kubeconfig found (looked at {', '.join(candidates)}) and not running "
-                    "inside a cluster; set KUBECONFIG or the `kubeconfig` setting"
-                )
-        return cls._from_file(Path(path), context)
-
-    @classmethod
-    def in_cluster(cls, directory: Path = SERVICE_ACCOUNT_DIR) -> KubernetesApi:
-        host = os.environ.get("KUBERNETES_SERVICE_HOST")
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        token_file = directory / "token"
-        if not host or not token_file.is_file():
-            raise KubeconfigError(
-                f"in-cluster credentials missing: KUBERNETES_SERVICE_HOST={host!r}, "
-                f"{token_file} exists={token_file.is_file()}"
-            )
-        context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
-        host = f"[{host}]" if ":" in host else host  # IPv6 service address
-        return cls(
-            f"https://{host}:{port}",
-            token=token_file.read_text().strip(),
-            ssl_context=context,
-        )
-
-    @classmethod
-    def _from_file(cls, path: Path, context_name: str | None) -> KubernetesApi:
-        try:
-            config = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise KubeconfigError(f"{path}: cannot read kubeconfig ({exc})") from exc
-        if not isinstance(config, dict):
-            raise KubeconfigError(f"{path}: expected a mapping, got {type(config).__name__}")
-
-        def named(section: str, name: str | None) -> dict[str, Any]:
-            for item in config.get(section) or []:
-                if item.get("name") == name:
-                    key = section[:-1]  # clusters -> cluster, users -> user, ...
-                    return item.get(key) or {}
-            available = [i.get("name") for i in config.get(section) or []]
-            raise KubeconfigError(
-                f"{path}: {section}: no entry named {name!r} (available: {available})"
-            )
-
-        context_name = context_name or config.get("current-context")
-        if not context_name:
-            raise KubeconfigError(f"{path}: current-context is empty and no context was given")
-        ctx = named("contexts", context_name)
-        cluster = named("clusters", ctx.get("cluster"))
-        user = named("users", ctx.get("user")) if ctx.get("user") else {}
-        server = cluster.get("server")
-        if not server:
-            raise KubeconfigError(f"{path}: cluster {ctx.get('cluster')!r} has no server")
-        base = path.parent
-
-        def local(p: str) -> str:
-            return str(p if os.path.isabs(p) else base / p)
-
-        ssl_context = None
-        if server.startswith("https://"):
-            if cluster.get("insecure-skip-tls-verify"):
-                ssl_context = ssl.create_default_context()
-                ssl_context.check_hostname = False
-                ssl_context.verify_mode = ssl.CERT_NONE
-            elif cluster.get("certificate-authority-data"):
-                ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-                ssl_context = ssl.create_default_context(cadata=ca)
-            elif cluster.get("certificate-authority"):
-                ssl_context = ssl.create_default_context(
-                    cafile=local(cluster["certificate-authority"])
-                )
-            else:
-                ssl_context = ssl.create_default_context()
-        token = user.get("token")
-        if not token and user.get("tokenFile"):
+def _prepare(config: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The kubeconfig as the client should see it: `certificate-authority-data`,
+    `client-certificate-data` and `client-key-data` turned into memory-file paths (see
+    `_memory_file`), and a `tokenFile` read with its trailing newline stripped (an
+    editor's newline would otherwise end up in the Authorization header)."""
+    config = copy.deepcopy(config)
+    for item in config.get("users") or []:
+        user = (item or {}).get("user") or {}
+        if user.get("tokenFile") and not user.get("token"):
             try:
-                token = Path(local(user["tokenFile"])).read_text().strip()
+                user["token"] = (base / user["tokenFile"]).read_text().strip()
             except OSError as exc:
                 raise KubeconfigError(
-                    f"{path}: users[].user.tokenFile {user['tokenFile']!r} cannot be read ({exc})"
+                    f"users[{item.get('name')!r}].user.tokenFile {user['tokenFile']!r} cannot "
+                    f"be read ({exc.strerror})"
                 ) from exc
-        cert = user.get("client-certificate") and local(user["client-certificate"])
-        key = user.get("client-key") and local(user["client-key"])
-        if user.get("client-certificate-data"):
-            cert = _private_file("client.crt", base64.b64decode(user["client-certificate-data"]))
-        if user.get("client-key-data"):
-            key = _private_file("client.key", base64.b64decode(user["client-key-data"]))
-        if not token and user.get("exec"):
-            token, exec_cert, exec_key = _exec_credential(path, user["exec"])
-            if exec_cert and exec_key:
-                cert = _private_file("exec.crt", exec_cert.encode())
-                key = _private_file("exec.key", exec_key.encode())
-        if cert and key:
-            if ssl_context is None:
-                raise KubeconfigError(
-                    f"{path}: client certificates need an https:// server, got {server!r}"
-                )
-            ssl_context.load_cert_chain(cert, key)
-        basic = None
-        if user.get("username") and user.get("password"):
-            basic = (user["username"], user["password"])
-        return cls(
-            server,
-            token=token,
-            ssl_context=ssl_context,
-            basic_auth=basic,
+    if not hasattr(os, "memfd_create"):
+        return config
+    for section, key, field in (
+        ("clusters", "cluster", "certificate-authority"),
+        ("users", "user", "client-certificate"),
+        ("users", "user", "client-key"),
+    ):
+        for item in config.get(section) or []:
+            body = (item or {}).get(key) or {}
+            data = body.pop(f"{field}-data", None)
+            if data:
+                try:
+                    body[field] = _memory_file(field, base64.b64decode(data, validate=True))
+                except binascii.Error as exc:
+                    raise KubeconfigError(
+                        f"{section}[{item.get('name')!r}].{key}.{field}-data is not base64 ({exc})"
+                    ) from exc
+    return config
+
+
+def _default_kubeconfig() -> tuple[Path | None, list[str]]:
+    env = os.environ.get("KUBECONFIG", "")
+    candidates = [p for p in env.split(os.pathsep) if p] or [str(Path.home() / ".kube/config")]
+    return next((Path(p) for p in candidates if Path(p).is_file()), None), candidates
+
+
+def kube_client(
+    kubeconfig: str | os.PathLike[str] | None = None,
+    context: str | None = None,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+) -> TFJobClient:
+    """A TFJob client with the credentials of `kubeconfig` (else the first file of
+    `$KUBECONFIG`, else ~/.kube/config) and `context` (else its current-context), or of
+    the pod's service account when there is no kubeconfig inside a cluster."""
+    path = Path(kubeconfig) if kubeconfig else None
+    if path is None:
+        path, candidates = _default_kubeconfig()
+        if path is None:
+            if os.environ.get("KUBERNETES_SERVICE_HOST"):
+                return _in_cluster(service_account_dir)
+            raise KubeconfigError(
+                f"no kubeconfig found (looked at {', '.join(candidates)}) and not running "
+                "inside a cluster; set KUBECONFIG or the `kubeconfig` setting"
+            )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise KubeconfigError(f"{path}: cannot read kubeconfig ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise KubeconfigError(
+            f"{path}: not a valid kubeconfig: YAML error{where}: {problem}"
+        ) from None
+    if not isinstance(data, dict):
+        raise KubeconfigError(f"{path}: not a kubeconfig (a {type(data).__name__}, not a mapping)")
+    name = context or data.get("current-context")
+    available = [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
+    if not name:
+        raise KubeconfigError(
+            f"{path}: current-context is empty and no context was given (available: {available})"
         )
+    if name not in available:
+        raise KubeconfigError(f"{path}: context {name!r} not found (available: {available})")
+    source = f"kubeconfig {path}, context {name!r}"
+    configuration = kubernetes.client.Configuration()
+    try:
+        loader = KubeConfigLoader(
+            config_dict=_prepare(data, path.resolve().parent),
+            active_context=name,
+            config_base_path=str(path.resolve().parent),
+        )
+        loader.load_and_set(configuration)
+    except KubeconfigError as exc:
+        raise KubeconfigError(f"{path}: {exc}") from exc
+    except (ConfigException, ValueError, TypeError, KeyError, OSError) as exc:
+        raise KubeconfigError(f"{source}: {exc}") from exc
+    expiry = getattr(loader, "expiry", None)
+    if expiry is not None and expiry <= datetime.now(UTC):
+        user = (loader._current_context.value.get("context") or {}).get("user")
+        raise KubeconfigError(
+            f"{source}: the token of user {user!r} expired at {expiry.isoformat()}; log in "
+            "again (the credential plugin or `kubectl` refreshes it)"
+        )
+    return TFJobClient(kubernetes.client.ApiClient(configuration), source)
 
-    # -- requests
 
-    def request(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
-        url = self.server + path
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        elif self.basic_auth:
-            raw = base64.b64encode(":".join(self.basic_auth).encode()).decode()
-            req.add_header("Authorization", f"Basic {raw}")
+def _in_cluster(directory: Path) -> TFJobClient:
+    configuration = kubernetes.client.Configuration()
+    try:
+        InClusterConfigLoader(
+            token_filename=str(directory / "token"), cert_filename=str(directory / "ca.crt")
+        ).load_and_set(configuration)
+    except ConfigException as exc:
+        raise KubeconfigError(f"in-cluster service account {directory}: {exc}") from exc
+    return TFJobClient(kubernetes.client.ApiClient(configuration), f"service account {directory}")
+
+
+class TFJobClient:
+    """Create, read and delete TFJobs; API errors become one line naming the credentials'
+    source (kubeconfig file and context, or the service account)."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, source: str) -> None:
+        self.api = kubernetes.client.CustomObjectsApi(api_client)
+        self.host = api_client.configuration.host
+        self.source = source
+        self.request_timeout_s = 30.0
+
+    def _call(self, method: str, path: str, call: Callable[..., Any], *args: Any) -> Any:
+        url = f"{self.host}{path}"
         try:
-            with urllib.request.urlopen(
-                req, timeout=self.request_timeout_s, context=self.ssl_context
-            ) as response:
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            payload = exc.read().decode(errors="replace")
-            raise KubernetesApiError(method, url, exc.code, payload) from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            # connection refused, DNS, TLS or a timeout: the server never answered
-            reason = getattr(exc, "reason", exc)
-            raise TFJobError(
-                f"{method} {url}: cannot reach the Kubernetes API server ({reason}); check "
-                "the server address in the kubeconfig and that the cluster is up"
+            return call(GROUP, VERSION, *args, _request_timeout=self.request_timeout_s)
+        except ApiException as exc:
+            raise KubernetesApiError(
+                method, url, exc.status, exc.body or exc.reason or "", self.source
             ) from exc
-
-    def _tfjobs(self, namespace: str) -> str:
-        return f"/apis/{GROUP}/{VERSION}/namespaces/{urllib.parse.quote(namespace)}/{PLURAL}"
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # connection refused, DNS, TLS or a timeout: the server never answered
+            reason = getattr(exc, "reason", None) or exc
+            raise ApiUnreachableError(
+                f"{method} {url}: cannot reach the Kubernetes API server ({reason}); check "
+                f"the server of {self.source} and that the cluster is up"
+            ) from exc
 
     def create_tfjob(self, manifest: dict[str, Any]) -> dict[str, Any]:
         namespace = manifest["metadata"]["namespace"]
-        return self.request("POST", self._tfjobs(namespace), manifest)
+        return self._call(
+            "POST",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}",
+            self.api.create_namespaced_custom_object,
+            namespace,
+            PLURAL,
+            manifest,
+        )
 
     def get_tfjob(self, namespace: str, name: str) -> dict[str, Any]:
-        return self.request("GET", f"{self._tfjobs(namespace)}/{urllib.parse.quote(name)}")
+        return self._call(
+            "GET",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}",
+            self.api.get_namespaced_custom_object,
+            namespace,
+            PLURAL,
+            name,
+        )
 
     def delete_tfjob(self, namespace: str, name: str) -> dict[str, Any]:
-        return self.request("DELETE", f"{self._tfjobs(namespace)}/{urllib.parse.quote(name)}")
-
-
-def _exec_credential(path: Path, spec: dict[str, Any]) -> tuple[str | None, str, str]:
-    """Run a kubeconfig exec plugin (gke-gcloud-auth-plugin, aws eks get-token, ...)
-    and return its token or client certificate."""
-    command = [spec.get("command", ""), *(spec.get("args") or [])]
-    env = {**os.environ, **{e["name"]: e["value"] for e in spec.get("env") or []}}
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=60, check=True
+        return self._call(
+            "DELETE",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}",
+            self.api.delete_namespaced_custom_object,
+            namespace,
+            PLURAL,
+            name,
         )
-        status = json.loads(done.stdout).get("status") or {}
-    except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
-        raise KubeconfigError(f"{path}: users.user.exec {command[0]!r} failed: {exc}") from exc
-    return (
-        status.get("token"),
-        status.get("clientCertificateData", ""),
-        status.get("clientKeyData", ""),
-    )
 
 
 # --- running a job ---------------------------------------------------------------------
@@ -565,7 +563,7 @@ def _summary(tfjob: dict[str, Any]) -> str:
 
 
 def wait_for_tfjob(
-    api: KubernetesApi,
+    api: TFJobClient,
     namespace: str,
     name: str,
     poll_interval_s: float,
@@ -585,7 +583,7 @@ def wait_for_tfjob(
         try:
             tfjob = api.get_tfjob(namespace, name)
             errors = 0
-        except (KubernetesApiError, urllib.error.URLError, OSError) as exc:
+        except (KubernetesApiError, ApiUnreachableError) as exc:
             retryable = not isinstance(exc, KubernetesApiError) or exc.status >= 500
             errors += 1
             if not retryable or errors > max_consecutive_errors:
@@ -612,10 +610,10 @@ def wait_for_tfjob(
         sleep(poll_interval_s)
 
 
-def run_tfjob(job: TFJobConfig, api: KubernetesApi | None = None) -> str:
+def run_tfjob(job: TFJobConfig, api: TFJobClient | None = None) -> str:
     """Create the job, wait for it, and return the model URI (`<out>/model.keras`)."""
     s = job.settings
-    api = api or KubernetesApi.from_kubeconfig(s.kubeconfig, s.context)
+    api = api or kube_client(s.kubeconfig, s.context)
     manifest = build_tfjob_manifest(job)
     log.info(
         "tfjob %s/%s: creating (%d workers x %d GPU, image %s)",
