@@ -19,14 +19,17 @@ def main_pipeline(
     scale: str = "quickstart",
     runs_dir: str = "configs/runs",
     scales_dir: str = "configs/scales",
+    training: dict | None = None,
 ):
     """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
-    `scales_dir`. Each run trains, is evaluated on the test split and exported to TFLite;
-    the runs are then compared and registered, and the champion gate decides."""
+    `scales_dir`; `training`: where each run trains (`backend: local | tfjob`,
+    islr.cluster.tfjob.TrainingBackend). Each run trains, is evaluated on the test split
+    and exported to TFLite; the runs are then compared and registered, and the champion
+    gate decides."""
     fingerprint, report, manifest, tfrecords = data_steps(data_dir)
     evaluations, probabilities, exports, results = [], [], [], []
     for name, model, result in train_steps(
-        tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir
+        tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir, training
     ):
         evaluation, probs = evaluate_model(
             model=model, train_result=result, tfrecords=tfrecords, id=f"evaluate_{name}"

@@ -5,8 +5,10 @@ from pathlib import Path
 
 from zenml import pipeline
 
+from islr.cluster.tfjob import training_backend
 from islr.training.config import load_run_config
 from pipelines.data import data_steps
+from steps.tfjob import train_on_cluster
 from steps.train import train_model
 
 ALL_RUNS = (
@@ -21,24 +23,32 @@ ALL_RUNS = (
 
 
 def train_steps(
-    tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir
+    tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir, training=None
 ) -> list[tuple[str, object, object]]:
     """One training step per run (id `train_<run>`), shared by every pipeline that
     trains; returns (run name, model output, train-result output) per run. Run files
     are resolved when the pipeline is compiled, so each step gets its full config as a
-    parameter and any change to a run or scale file re-trains that run."""
+    parameter and any change to a run or scale file re-trains that run. With
+    `training.backend: tfjob` each step launches the run as a TFJob instead; its
+    outputs are the same, so everything downstream is unchanged."""
+    backend = training_backend(training)
+    cluster = backend.tfjob_settings() if backend.backend == "tfjob" else None
     trained = []
     for name in runs or ALL_RUNS:
-        model, result = train_model(
-            tfrecords=tfrecords,
-            fold_manifest=manifest,
-            data_fingerprint=fingerprint,
-            config=load_run_config(
+        inputs = {
+            "tfrecords": tfrecords,
+            "fold_manifest": manifest,
+            "data_fingerprint": fingerprint,
+            "config": load_run_config(
                 Path(runs_dir) / f"{name}.yaml", Path(scales_dir) / f"{scale}.yaml"
             ),
-            scale=scale,
-            id=f"train_{name}",
-        )
+            "scale": scale,
+            "id": f"train_{name}",
+        }
+        if cluster is None:
+            model, result = train_model(**inputs)
+        else:
+            model, result = train_on_cluster(**inputs, cluster=cluster)
         trained.append((name, model, result))
     return trained
 
@@ -50,8 +60,9 @@ def training_pipeline(
     scale: str = "quickstart",
     runs_dir: str = "configs/runs",
     scales_dir: str = "configs/scales",
+    training: dict | None = None,
 ):
     """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
-    `scales_dir` (quickstart or full)."""
+    `scales_dir` (quickstart or full); `training`: local or TFJob (see main_pipeline)."""
     fingerprint, _, manifest, tfrecords = data_steps(data_dir)
-    train_steps(tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir)
+    train_steps(tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir, training)

@@ -1,34 +1,48 @@
-"""Train one run as a multi-worker Kubeflow TFJob instead of inside the step's own pod."""
+"""Train one run as a Kubeflow TFJob instead of inside the step's own process; the
+result is the same `.keras` model artifact and MLflow run as local training, so the main
+pipeline evaluates, exports, compares and registers it alike."""
 
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Annotated
 
+import keras
 import mlflow
+import pandas as pd
 from mlflow.entities import Metric
 from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.io import fileio
 
 from islr.cluster.tfjob import TFJobSettings, run_tfjob, tfjob_config_for_run
+from islr.data.lineage import DataFingerprint
 from islr.data.tfrecord import TFRecordSet
 from islr.errors import IslrError
 from islr.training.config import RunConfig
-from islr.training.tracking import flatten
 from islr.training.trainer import TrainResult
+from steps.keras_materializer import KerasModelMaterializer
+from steps.train import finish_tracking, start_tracking
 
 
-@step(experiment_tracker=True, settings={"experiment_tracker": {"nested": True}})
+@step(
+    experiment_tracker=True,
+    settings={"experiment_tracker": {"nested": True}},
+    output_materializers={"model": KerasModelMaterializer},
+)
 def train_on_cluster(
     tfrecords: TFRecordSet,
+    fold_manifest: pd.DataFrame,
+    data_fingerprint: DataFingerprint,
     config: RunConfig,
     cluster: TFJobSettings,
     scale: str = "full",
     out_root: str | None = None,
-) -> tuple[Annotated[str, "model_uri"], Annotated[TrainResult, "train_result"]]:
-    """Launch the TFJob, wait for it, and return where the chief saved the model with the
-    run's result. `out_root` defaults to the artifact store (object storage every worker
-    can reach); each pipeline run gets its own folder and job name."""
+) -> tuple[Annotated[keras.Model, "model"], Annotated[TrainResult, "train_result"]]:
+    """Launch the TFJob, wait for it, and load what its chief saved. `out_root` defaults
+    to the artifact store (object storage every worker can reach); each pipeline run
+    gets its own folder and job name."""
     run_id = str(get_step_context().pipeline_run.id)
     root = out_root or f"{Client().active_stack.artifact_store.path.rstrip('/')}/tfjobs"
     job = tfjob_config_for_run(
@@ -38,25 +52,22 @@ def train_on_cluster(
         out_uri=f"{root.rstrip('/')}/{run_id}/{config.name}",
         suffix=run_id[:8],
     )
-    mlflow.set_tags(
-        {
-            "run": config.name,
-            "architecture": config.model.architecture,
-            "scale": scale,
-            "tfjob": f"{cluster.namespace}/{job.name}",
-            "workers": str(cluster.workers),
-        }
-    )
-    mlflow.log_params(flatten(config.model_dump(mode="json")))
+    lineage = start_tracking(config, scale, data_fingerprint, fold_manifest)
+    mlflow.set_tags({"tfjob": f"{cluster.namespace}/{job.name}", "workers": str(cluster.workers)})
     model_uri = run_tfjob(job)
-    if not fileio.exists(job.result_uri):
-        raise IslrError(
-            f"TFJob {job.name} succeeded but {job.result_uri} is missing: the chief writes it "
-            "last, so the job's worker-0 log says what went wrong"
-        )
+    for uri in (job.result_uri, model_uri):
+        if not fileio.exists(uri):
+            raise IslrError(
+                f"TFJob {job.name} succeeded but {uri} is missing: the chief writes it at "
+                "the end, so the job's worker-0 log says what went wrong"
+            )
     with fileio.open(job.result_uri, "r") as f:
         result = TrainResult.model_validate(json.loads(f.read()))
-    # one batched call per chunk, not one request per epoch and metric
+    with tempfile.TemporaryDirectory() as tmp:
+        local = str(Path(tmp) / "model.keras")
+        fileio.copy(model_uri, local)
+        model = keras.saving.load_model(local, safe_mode=True)
+    # the job's epochs, one batched call rather than one request per epoch and metric
     now = int(time.time() * 1000)
     mlflow.MlflowClient().log_batch(
         mlflow.active_run().info.run_id,
@@ -66,8 +77,7 @@ def train_on_cluster(
             for epoch, value in enumerate(values, start=1)
         ],
     )
-    mlflow.log_metrics({"best_epoch": result.best_epoch + 1, "parameters": result.parameters})
     mlflow.set_tag("model_uri", model_uri)
     result.model_path = model_uri
-    result.mlflow_run_id = mlflow.active_run().info.run_id
-    return model_uri, result
+    finish_tracking(model, result, config, lineage)
+    return model, result

@@ -42,6 +42,23 @@ def train_model(
 ) -> tuple[Annotated[keras.Model, "model"], Annotated[TrainResult, "train_result"]]:
     """`config` is the run's resolved configuration (a parameter, so any change to a run
     or scale file re-runs the step instead of reusing a cached model)."""
+    lineage = start_tracking(config, scale, data_fingerprint, fold_manifest)
+    # Named by what the training depends on, not by the pipeline run: a pipeline killed
+    # mid-training and launched again finds the run's last finished epoch here and
+    # resumes from it (BackupAndRestore) instead of starting over.
+    key = config_hash([lineage["config_hash"], lineage["data_md5"], lineage["fold_manifest_hash"]])
+    out_dir = Path(out_root) / f"{config.name}-{key[:12]}"
+    result = train_run(config, tfrecords, out_dir, callbacks=[MlflowEpochLogger()])
+    model = keras.saving.load_model(result.model_path, safe_mode=True)
+    finish_tracking(model, result, config, lineage)
+    return model, result
+
+
+def start_tracking(
+    config: RunConfig, scale: str, data_fingerprint: DataFingerprint, fold_manifest: pd.DataFrame
+) -> dict[str, str]:
+    """Tag the active MLflow run with the run's lineage and log its parameters; shared
+    by local and cluster training so both runs look the same in MLflow."""
     dump = config.model_dump(mode="json")
     lineage = {
         "run": config.name,
@@ -54,12 +71,14 @@ def train_model(
     }
     mlflow.set_tags(lineage)
     mlflow.log_params(flatten(dump))
-    # Named by what the training depends on, not by the pipeline run: a pipeline killed
-    # mid-training and launched again finds the run's last finished epoch here and
-    # resumes from it (BackupAndRestore) instead of starting over.
-    key = config_hash([lineage["config_hash"], lineage["data_md5"], lineage["fold_manifest_hash"]])
-    out_dir = Path(out_root) / f"{config.name}-{key[:12]}"
-    result = train_run(config, tfrecords, out_dir, callbacks=[MlflowEpochLogger()])
+    return lineage
+
+
+def finish_tracking(
+    model: keras.Model, result: TrainResult, config: RunConfig, lineage: dict[str, str]
+) -> None:
+    """Log the result's metrics, curves and the model to the active MLflow run, and the
+    lineage as the `model` output's metadata."""
     mlflow.log_metrics(
         {
             "best_epoch": result.best_epoch + 1,
@@ -68,7 +87,6 @@ def train_model(
         }
     )
     mlflow.log_figure(curves_figure(result.history, config.name), "training_curves.png")
-    model = keras.saving.load_model(result.model_path, safe_mode=True)
     example = np.random.default_rng(0).random((1, 8, 543, 3)).astype("float32")
     # explicit requirements: inferring them re-imports the model in a subprocess (~7 s)
     tf_dist = "tensorflow" if tf.config.list_physical_devices("GPU") else "tensorflow-cpu"
@@ -88,4 +106,3 @@ def train_model(
         mlflow.log_artifact(str(Path(tmp) / "input_example.npy"), artifact_path="model")
     get_step_context().add_output_metadata(lineage, "model")
     result.mlflow_run_id = mlflow.active_run().info.run_id
-    return model, result

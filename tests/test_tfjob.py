@@ -5,15 +5,15 @@ and HTTPS, kubeconfig files with each kind of credential, nothing patched)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Annotated
 
 import pytest
 import yaml
-from zenml import pipeline, step
 
 from islr.cluster.tfjob import (
     ApiUnreachableError,
@@ -29,7 +29,6 @@ from islr.cluster.tfjob import (
     run_tfjob,
     tfjob_config_for_run,
 )
-from islr.data.tfrecord import SPLITS_FILE, TFRecordSet
 from islr.errors import ConfigError
 from islr.training.config import load_run_config
 
@@ -50,17 +49,6 @@ class FakeTrainingOperator:
         self.polls = 0
         self.create_error: tuple[int, dict] | None = None
         self.requests: list[tuple[str, str, str | None]] = []
-        # when set, a Succeeded status also writes what the chief would (local out dir)
-        self.chief_result: dict | None = None
-
-    def write_chief_outputs(self, manifest: dict) -> None:
-        spec = manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
-        env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
-        out = Path(env["ISLR_OUT"])
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "model.keras").write_bytes(b"not a real model")
-        result = {**self.chief_result, "name": json.loads(env["ISLR_RUN_CONFIG"])["name"]}
-        (out / "train_result.json").write_text(json.dumps(result))
 
     def handler(self):
         operator = self
@@ -112,6 +100,8 @@ class FakeTrainingOperator:
                         409, "AlreadyExists", f'tfjobs.kubeflow.org "{key[1]}" already exists'
                     )
                 operator.jobs[key] = body
+                if hasattr(operator, "start"):
+                    operator.start(key, body)
                 self._send(201, {**body, "status": {}})
 
             def do_GET(self):
@@ -121,12 +111,11 @@ class FakeTrainingOperator:
                 key = (parts[0], parts[-1])
                 if key not in operator.jobs:
                     return self._status(404, "NotFound", f'tfjobs "{key[1]}" not found')
-                status = operator.statuses[min(operator.polls, len(operator.statuses) - 1)]
+                if hasattr(operator, "status_of"):
+                    status = operator.status_of(key)
+                else:
+                    status = operator.statuses[min(operator.polls, len(operator.statuses) - 1)]
                 operator.polls += 1
-                if operator.chief_result and any(
-                    c["type"] == "Succeeded" for c in status.get("conditions", [])
-                ):
-                    operator.write_chief_outputs(operator.jobs[key])
                 self._send(200, {**operator.jobs[key], "status": status})
 
         return Handler
@@ -450,71 +439,121 @@ def test_cli_dry_run_and_launch(repo_root, operator, tmp_path, capsys):
     )
 
 
-@step(output_materializers={"tfrecords": "steps.materializers.TFRecordSetMaterializer"})
-def empty_shards(directory: str) -> Annotated[TFRecordSet, "tfrecords"]:
-    """A shard set with no shards: the job never reads them (the API is simulated)."""
-    record_set = TFRecordSet(
-        directory=directory, files={}, folds={}, counts={}, n_records=0, eval_fold=0
+class ExecutingOperator(FakeTrainingOperator):
+    """A training operator that runs each created TFJob's worker command on this machine
+    (one worker, no TF_CONFIG): the container's own shell script with the manifest's
+    environment, so the job trains the tiny model and writes where ISLR_OUT says. The
+    job is Running while the process runs, then Succeeded or Failed by its exit code."""
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self.processes: dict[tuple[str, str], subprocess.Popen] = {}
+
+    def start(self, key: tuple[str, str], manifest: dict) -> None:
+        container = manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][
+            0
+        ]
+        env = {**os.environ, **{e["name"]: e["value"] for e in container["env"]}}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        log = (self.log_dir / f"{key[1]}.log").open("w")
+        self.processes[key] = subprocess.Popen(
+            container["command"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def status_of(self, key: tuple[str, str]) -> dict:
+        code = self.processes[key].poll()
+        if code is None:
+            return RUNNING
+        if code == 0:
+            return {"conditions": [*RUNNING["conditions"], _condition("Succeeded")]}
+        tail = (self.log_dir / f"{key[1]}.log").read_text()[-500:]
+        return {"conditions": [_condition("Failed", tail, "TFJobFailed")]}
+
+
+@pytest.fixture
+def executing_operator(tmp_path: Path):
+    fake = ExecutingOperator(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fake.kubeconfig = tmp_path / "kubeconfig"
+    fake.kubeconfig.write_text(
+        _kubeconfig(f"http://127.0.0.1:{server.server_address[1]}", {"token": TOKEN})
     )
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    (Path(directory) / SPLITS_FILE).write_text(record_set.model_dump_json(exclude={"directory"}))
-    return record_set
-
-
-@pipeline(enable_cache=False)
-def cluster_training(directory: str, config: dict, cluster: dict, out_root: str):
-    from steps.tfjob import train_on_cluster
-
-    train_on_cluster(
-        tfrecords=empty_shards(directory=directory),
-        config=config,
-        cluster=cluster,
-        scale="full",
-        out_root=out_root,
-    )
+    yield fake
+    for process in fake.processes.values():
+        process.kill()
+        process.wait()
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.mark.slow
-def test_train_on_cluster_step(zenml_stack, operator, run_config, tmp_path, monkeypatch):
-    """The ZenML step end to end on the loopback API: launches the job, reads the chief's
-    train_result.json and returns the model URI; the run is tracked in MLflow."""
+def test_main_pipeline_trains_through_tfjobs_and_registers(
+    zenml_stack, executing_operator, synth_dir, tmp_path, monkeypatch, repo_root
+):
+    """`training.backend: tfjob`: the run trains as a TFJob on the loopback API server;
+    the main pipeline then evaluates, exports, compares and registers the `.keras` model
+    the job wrote, and the run is tracked in MLflow like a local one."""
+    import keras
     import mlflow
+    from test_main_pipeline import write_config
 
-    monkeypatch.chdir(tmp_path)
-    operator.statuses = [RUNNING, {"conditions": [_condition("Succeeded")]}]
-    history = {"loss": [2.0, 1.5], "val_loss": [2.1, 1.7]}
-    operator.chief_result = {
-        "model_path": "ignored",
-        "history": history,
-        "best_epoch": 1,
-        "diverged": False,
-        "parameters": 1234,
-        "global_batch": 512,
-        "replicas": 8,
-        "precision": "mixed_bfloat16",
+    from pipelines.main import main_pipeline
+
+    monkeypatch.chdir(repo_root)
+    scales = tmp_path / "scales"
+    scales.mkdir()
+    tiny = yaml.safe_load((repo_root / "configs/scales/quickstart.yaml").read_text())
+    tiny["train"].update({"epochs": 2, "awp_start_epoch": 100})
+    (scales / "tiny.yaml").write_text(yaml.safe_dump(tiny))
+    config_path = write_config(tmp_path, synth_dir, ["cnn"], "tiny", scales)
+    config = yaml.safe_load(config_path.read_text())
+    config["parameters"]["training"] = {
+        "backend": "tfjob",
+        "workers": 1,
+        "gpus_per_worker": 0,
+        "image": "registry.example.com/islr-train:test",
+        "overrides": {
+            "kubeconfig": str(executing_operator.kubeconfig),
+            "namespace": "islr",
+            "poll_interval_s": 0.5,
+            "timeout_s": 600,
+            "allow_local_paths": True,  # the fake operator's worker shares this disk
+        },
     }
-    settings = _settings(operator, allow_local_paths=True, namespace="islr")
-    run = cluster_training.with_options(enable_cache=False)(
-        directory=str(tmp_path / "shards"),
-        config=run_config.model_dump(mode="json"),
-        cluster=settings.model_dump(mode="json"),
-        out_root=str(tmp_path / "tfjobs"),
-    )
-    step_run = run.steps["train_on_cluster"]
-    model_uri = step_run.outputs["model_uri"][0].load()
-    result = step_run.outputs["train_result"][0].load()
-    (job_key,) = operator.jobs
-    assert job_key[0] == "islr" and job_key[1].startswith("islr-cnn-transformer-")
-    assert model_uri == f"{tmp_path}/tfjobs/{run.id}/cnn_transformer/model.keras"
-    assert Path(model_uri).is_file()
-    assert result.model_path == model_uri and result.replicas == 8
-    assert result.history == history
+    config["steps"]["train_cnn"]["parameters"]["out_root"] = str(tmp_path / "tfjobs")
+    config_path.write_text(yaml.safe_dump(config))
+
+    run = main_pipeline.with_options(config_path=str(config_path))()
+    assert str(run.status).endswith("completed")
+
+    (key,) = executing_operator.jobs
+    assert key[0] == "islr" and key[1].startswith("islr-cnn-")
+    manifest = executing_operator.jobs[key]
+    worker = manifest["spec"]["tfReplicaSpecs"]["Worker"]
+    assert worker["replicas"] == 1
+    assert worker["template"]["spec"]["containers"][0]["image"].endswith("islr-train:test")
+    out = tmp_path / "tfjobs" / str(run.id) / "cnn"
+    assert (out / "model.keras").is_file() and (out / "train_result.json").is_file()
+
+    train = run.steps["train_cnn"]
+    model = train.outputs["model"][0].load()
+    assert isinstance(model, keras.Model) and model.output_shape[-1] == 250
+    result = train.outputs["train_result"][0].load()
+    assert result.model_path == str(out / "model.keras") and len(result.history["loss"]) == 2
+    evaluation = run.steps["evaluate_cnn"].outputs["evaluation"][0].load()
+    assert 0.0 <= evaluation.metrics.accuracy <= 1.0
+    decision = run.steps["register_models"].outputs["promotion_decision"][0].load()
+    assert decision.run == "cnn"
     mlflow.set_tracking_uri(zenml_stack.active_stack.experiment_tracker.get_tracking_uri())
-    tracked = mlflow.MlflowClient().get_run(result.mlflow_run_id)
-    assert tracked.data.tags["tfjob"] == f"islr/{job_key[1]}"
-    assert tracked.data.tags["model_uri"] == model_uri
-    steps = mlflow.MlflowClient().get_metric_history(result.mlflow_run_id, "val_loss")
-    assert [(m.step, m.value) for m in steps] == [(1, 2.1), (2, 1.7)]
+    client = mlflow.MlflowClient()
+    tracked = client.get_run(result.mlflow_run_id)
+    assert tracked.data.tags["tfjob"] == f"islr/{key[1]}"
+    assert tracked.data.tags["run"] == "cnn" and "data_md5" in tracked.data.tags
+    history = client.get_metric_history(result.mlflow_run_id, "loss")
+    assert [m.step for m in history] == [1, 2]
+    assert client.search_model_versions(f"run_id = '{result.mlflow_run_id}'")
 
 
 # --- every credential kind through the client, and bad input ---------------------------

@@ -39,7 +39,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 from kubernetes.config.kube_config import KubeConfigLoader
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from islr.errors import ConfigError, IslrError
 from islr.training.config import RunConfig
@@ -228,6 +228,55 @@ def load_cluster_settings(path: str | os.PathLike[str]) -> TFJobSettings:
             for e in exc.errors()
         )
         raise ConfigError(f"{path}: {fields}") from exc
+
+
+class TrainingBackend(BaseModel):
+    """The `training:` parameter of the main and training pipelines: where each run trains.
+
+    `local`: in the step's own process (one pod per run with several GPUs uses
+    MirroredStrategy). `tfjob`: each run becomes a TFJob of `workers` pods with
+    `gpus_per_worker` GPUs each, configured by the `tfjob:` block of `cluster`;
+    `workers`, `gpus_per_worker`, `image` and `overrides` (any other TFJobSettings
+    field, e.g. kubeconfig or context) take precedence over that block."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "tfjob"] = "local"
+    cluster: str = "configs/cluster.yaml"
+    workers: int | None = Field(None, ge=1)
+    gpus_per_worker: int | None = Field(None, ge=0)
+    image: str | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    def tfjob_settings(self) -> TFJobSettings:
+        base = load_cluster_settings(self.cluster).model_dump()
+        values = {**base, **self.overrides}
+        if self.workers is not None:
+            values["workers"] = self.workers
+        if self.gpus_per_worker is not None:
+            values["resources"] = {**values["resources"], "gpus": self.gpus_per_worker}
+        if self.image:
+            values["image"] = self.image
+        try:
+            return TFJobSettings.model_validate(values)
+        except ValidationError as exc:
+            fields = "; ".join(
+                f"training.{'.'.join(str(p) for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"training (cluster {self.cluster}): {fields}") from exc
+
+
+def training_backend(value: dict[str, Any] | None) -> TrainingBackend:
+    """The pipelines' `training:` parameter, validated; one line per wrong field."""
+    try:
+        return TrainingBackend.model_validate(value or {})
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"training.{'.'.join(str(p) for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"pipeline parameter {fields}") from exc
 
 
 def job_name(run_name: str, suffix: str = "") -> str:
