@@ -43,12 +43,11 @@ def train_steps(
                 Path(runs_dir) / f"{name}.yaml", Path(scales_dir) / f"{scale}.yaml"
             ),
             "scale": scale,
-            "id": f"train_{name}",
         }
         if cluster is None:
-            model, result = train_model(**inputs)
+            model, result = train_model(**inputs, id=f"train_{name}")
         else:
-            model, result = train_on_cluster(**inputs, cluster=cluster)
+            model, result = train_on_cluster(**inputs, cluster=cluster, id=f"train_{name}")
         trained.append((name, model, result))
     return trained
 
