@@ -10,6 +10,8 @@ if [[ ! -x /usr/bin/chromium ]]; then
 fi
 ruff check .
 ruff format --check .
+# No test downloads a model (tests/conftest.py sets the same for pytest's process).
+export HF_HUB_OFFLINE=1
 export ISLR_TEST_OUTPUT="${ISLR_TEST_OUTPUT:-$ISLR_ROOT/outputs/test-output}"
 mkdir -p "$ISLR_TEST_OUTPUT"
 pytest "$@"

@@ -18,6 +18,8 @@ def _composer_config(args: argparse.Namespace):
         update["backend"] = args.backend
     if args.checkpoint:
         update["checkpoint"] = args.checkpoint
+    if getattr(args, "offline", False):
+        update["offline"] = True
     decoding = {}
     if args.beams is not None:
         decoding["num_beams"] = args.beams
@@ -36,8 +38,13 @@ def _add_composer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         metavar="DIR_OR_ID",
-        help="T5 checkpoint: a local directory or a Hugging Face id already in the local "
-        "cache (default google/flan-t5-base); nothing is downloaded",
+        help="T5 checkpoint: a local directory or a Hugging Face id (default "
+        "google/flan-t5-base), downloaded into the Hugging Face cache on first use",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download (as HF_HUB_OFFLINE=1): the checkpoint must be local or cached",
     )
     parser.add_argument("--config", type=Path, help="composer YAML, e.g. configs/composer.yaml")
     parser.add_argument("--beams", type=int, help="beam width")

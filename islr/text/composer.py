@@ -3,7 +3,9 @@
 Backends:
 - `t5`: FLAN-T5 (or any T5 checkpoint, e.g. one fine-tuned by `islr.text.finetune`)
   prompted with the seed study's template. The checkpoint is a local directory or a
-  Hugging Face id resolved from the local cache only; nothing is downloaded.
+  Hugging Face id: taken from the local cache when it is there, else downloaded into
+  the cache on first use (with a progress bar), as every Hugging Face tool does.
+  `offline: true` (`--offline`) or `HF_HUB_OFFLINE=1` keeps everything local.
 - `plain`: no model; the glosses joined into a capitalised sentence. It is a labelled
   fallback a caller chooses explicitly (`backend: plain`, or `fallback: plain` for when
   the checkpoint is missing); every `Composition` says which backend made it.
@@ -15,6 +17,7 @@ composer per request loads the weights once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from islr.text.config import Backend, ComposerConfig
-from islr.text.errors import CheckpointNotFoundError
+from islr.text.errors import CheckpointDownloadError, CheckpointNotFoundError
 from islr.text.glosses import check_glosses, plain_sentence
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,26 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 TOKENIZER_FILES = ("spiece.model", "tokenizer.json")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+# What a download fetches: the config, the tokenizer and safetensors weights. A Hub
+# repo such as google/flan-t5-base also holds the same weights for TF, Flax and as
+# pytorch_model.bin, four times the bytes; those are fetched only when a repo has no
+# safetensors.
+DOWNLOAD_PATTERNS = [
+    CONFIG_FILE,
+    "generation_config.json",
+    *TOKENIZER_FILES,
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "*.safetensors",
+    "model.safetensors.index.json",
+]
+
+
+def hub_offline(offline: bool = False) -> bool:
+    """True when nothing may be downloaded: asked for (`offline`) or `HF_HUB_OFFLINE`
+    set, read at call time (huggingface_hub reads it only once, at import)."""
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return offline or flag in {"1", "ON", "YES", "TRUE"}
 
 
 class Composition(BaseModel):
@@ -57,9 +80,12 @@ def _missing_files(directory: Path) -> list[str]:
     return missing
 
 
-def resolve_checkpoint(checkpoint: str, cache_dir: str | None = None) -> Path:
+def resolve_checkpoint(
+    checkpoint: str, cache_dir: str | None = None, offline: bool = False
+) -> Path:
     """Turn a checkpoint (local directory or Hugging Face id) into a complete local
-    directory, or raise `CheckpointNotFoundError`.
+    directory, downloading a Hub id that is not in the cache unless `hub_offline`;
+    else raise `CheckpointNotFoundError` (or `CheckpointDownloadError`).
 
     Resolution is done here rather than left to `from_pretrained`: with no files found,
     `T5Tokenizer.from_pretrained(id)` silently builds a default tokenizer with a
@@ -81,22 +107,64 @@ def resolve_checkpoint(checkpoint: str, cache_dir: str | None = None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
+    where = cache_dir or "the Hugging Face cache (HF_HOME)"
     try:
+        # The cache first, without a request: a cached model loads with no network.
         snapshot = Path(snapshot_download(checkpoint, cache_dir=cache_dir, local_files_only=True))
+        missing = _missing_files(snapshot)
     except HFValidationError as exc:
         raise CheckpointNotFoundError(
             checkpoint, f"neither a directory nor a valid Hugging Face id ({exc})"
         ) from exc
-    except OSError as exc:  # LocalEntryNotFoundError: not in the local cache
-        where = cache_dir or "the Hugging Face cache (HF_HOME)"
-        raise CheckpointNotFoundError(
-            checkpoint, f"no directory of that name and not in {where}"
-        ) from exc
-    missing = _missing_files(snapshot)
+    except OSError:  # LocalEntryNotFoundError: not in the local cache
+        snapshot, missing = None, ["everything"]
+    if missing and hub_offline(offline):
+        reason = (
+            f"cached snapshot {snapshot} lacks {', '.join(missing)}"
+            if snapshot
+            else f"no directory of that name and not in {where}"
+        )
+        raise CheckpointNotFoundError(checkpoint, reason)
+    if missing:
+        snapshot = _download(checkpoint, cache_dir)
+        missing = _missing_files(snapshot)
     if missing:
         raise CheckpointNotFoundError(
             checkpoint, f"cached snapshot {snapshot} lacks {', '.join(missing)}"
         )
+    return snapshot
+
+
+def _download(checkpoint: str, cache_dir: str | None) -> Path:
+    """Download a Hub checkpoint into the cache (huggingface_hub's progress bars)."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    log.info(
+        "downloading %s into %s (first use; HF_HUB_OFFLINE=1 or --offline prevents this)",
+        checkpoint,
+        cache_dir or constants.HF_HUB_CACHE,
+    )
+    try:
+        snapshot = Path(
+            snapshot_download(
+                checkpoint,
+                cache_dir=cache_dir,
+                local_files_only=False,
+                allow_patterns=DOWNLOAD_PATTERNS,
+            )
+        )
+        if not any((snapshot / f).is_file() for f in WEIGHT_FILES):
+            snapshot = Path(
+                snapshot_download(
+                    checkpoint,
+                    cache_dir=cache_dir,
+                    local_files_only=False,
+                    allow_patterns=["pytorch_model.bin"],
+                )
+            )
+    except (OSError, HfHubHTTPError) as exc:  # requests' errors are OSErrors
+        raise CheckpointDownloadError(checkpoint, constants.ENDPOINT, exc) from exc
     return snapshot
 
 
@@ -151,7 +219,9 @@ class Composer:
         self._bundle: T5Bundle | None = None
         if self.backend == "t5":
             try:
-                directory = resolve_checkpoint(self.config.checkpoint, self.config.cache_dir)
+                directory = resolve_checkpoint(
+                    self.config.checkpoint, self.config.cache_dir, self.config.offline
+                )
             except CheckpointNotFoundError as exc:
                 if self.config.fallback is None:
                     raise

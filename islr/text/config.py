@@ -47,8 +47,10 @@ class ComposerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Backend = "t5"
-    # A local directory, or a Hugging Face id resolved from the local cache only.
+    # A local directory, or a Hugging Face id: from the local cache, else downloaded
+    # into it on first use unless `offline` (or HF_HUB_OFFLINE=1).
     checkpoint: str = DEFAULT_CHECKPOINT
+    offline: bool = False
     prompt_template: str = DEFAULT_PROMPT
     decoding: DecodingConfig = Field(default_factory=DecodingConfig)
     # An explicit, labelled fallback: when set, a missing checkpoint makes the composer
