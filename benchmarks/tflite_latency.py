@@ -1,28 +1,51 @@
-"""TFLite latency and file size of each architecture at the quickstart and full scales.
+"""TFLite serving variants of each architecture, side by side: size, latency on real
+recordings, top-1 agreement with the Keras model, each as a ratio to float32.
 
 For each architecture and scale (`configs/scales/*.yaml`) the model is built with
-untrained weights (latency and size do not depend on the values), exported with
-`islr.export.tflite.convert_to_tflite` in the competition's signature, and timed through
-the competition call (`get_signature_runner("serving_default")(inputs=frames)`) with
-LiteRT on ONE thread, at T = 32 and T = 384 frames of a generated recording. The
-`cnn_transformer_noaug` run has the `cnn_transformer` architecture and is not repeated.
+untrained weights (latency and size do not depend on the values), converted with
+`islr.export.tflite.convert_variants` into every serving variant (float32, float16
+weights, dynamic-range int8, full int8 calibrated on the first recordings), and timed
+through the competition call (`get_signature_runner("serving_default")(inputs=frames)`)
+with LiteRT on ONE thread on the real recordings of `tests/data/asl-signs-real` and
+`../shared/asl-signs-hello-thankyou` (6 to 272 frames). The variants of a run are timed
+in turn on each recording, pass after pass, so that they share the machine's state.
+The `cnn_transformer_noaug` run has the `cnn_transformer` architecture and is not
+repeated.
+
+Agreement on untrained models compares near-uniform probabilities, where any rounding
+flips the top-1; it is printed for completeness. The export step measures agreement and
+test accuracy on the trained model (`islr.export.tflite.export_tflite`).
+
+`--profile ARCH` also prints where the time of the full-scale ARCH goes: each stage of
+the network (preprocessing, stem, blocks, head) timed as the difference between
+cumulative sub-models converted the same way, per variant. (The LiteRT Python package
+exposes no per-op profiler.)
 
     python benchmarks/tflite_latency.py
-    python benchmarks/tflite_latency.py --scales full --frames 32 384 543 --repeats 50
+    python benchmarks/tflite_latency.py --scales full --repeats 5 --profile cnn_transformer
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from islr.data.synth import make_participants, simulate_recording
-from islr.export.tflite import MB, TFLiteClassifier, convert_to_tflite
+from islr.data.format import read_recording
+from islr.export.tflite import (
+    MB,
+    VARIANTS,
+    TFLiteClassifier,
+    _configure,
+    convert_variants,
+    keras_top1,
+)
 from islr.models.zoo import build_model
 from islr.training.config import load_run_config
 
@@ -35,36 +58,113 @@ ARCHITECTURES = (
     "cnn_bigru",
     "cnn_linformer",
 )
+DATA = (REPO / "tests/data/asl-signs-real", REPO.parent / "shared/asl-signs-hello-thankyou")
 
 
-def recording(frames: int) -> np.ndarray:
-    """A generated recording (missing hands included) repeated to exactly `frames`."""
-    base = simulate_recording("hello", make_participants(1, 0)[0], 0, 0)[0].astype(np.float32)
-    return base[np.arange(frames) % len(base)]
+def real_recordings(limit: int | None) -> list[np.ndarray]:
+    files = sorted(f for d in DATA if d.is_dir() for f in d.rglob("*.parquet"))
+    out = []
+    for f in files[:limit]:
+        try:
+            out.append(read_recording(f))
+        except Exception as exc:  # a quarantined file of the sample: not a serving input
+            logging.warning("skipping %s (%s)", f, exc)
+    return out
 
 
-def time_calls(classifier: TFLiteClassifier, frames: np.ndarray, warmup: int, repeats: int):
-    for _ in range(warmup):
-        classifier.runner(inputs=frames)
-    ms = []
+def time_variants(classifiers: dict, recordings, warmup: int, repeats: int) -> dict:
+    """ms per call of each variant, the variants taking turns on each recording."""
+    for runner in classifiers.values():
+        for frames in recordings[:warmup]:
+            runner.runner(inputs=frames)
+    ms = {name: [] for name in classifiers}
     for _ in range(repeats):
-        started = time.perf_counter()
-        classifier.runner(inputs=frames)
-        ms.append((time.perf_counter() - started) * 1000.0)
-    return float(np.mean(ms)), float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        for frames in recordings:
+            for name, runner in classifiers.items():
+                started = time.perf_counter()
+                runner.runner(inputs=frames)
+                ms[name].append((time.perf_counter() - started) * 1000.0)
+    return {name: np.asarray(v) for name, v in ms.items()}
+
+
+def stage_profile(config, recordings, variants, repeats: int) -> pd.DataFrame:
+    """Per-stage latency of a model: cumulative sub-models (inputs -> each top-level
+    layer), each converted per variant and timed; a stage's cost is the difference."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = build_model(config.model)
+    serving = keras.Model(model.inputs, model.outputs)
+    stages = [layer for layer in serving.layers[1:]]
+    rows, previous = [], dict.fromkeys(variants, 0.0)
+    for layer in stages:
+        sub = keras.Model(serving.inputs, layer.output)
+        sub = rebuild_batch_one(sub)
+
+        serve = flat_output(sub)
+
+        archive = keras.export.ExportArchive()
+        archive.track(sub)
+        archive.add_endpoint(
+            "serving_default", serve, [tf.TensorSpec([None, 543, 3], tf.float32, name="inputs")]
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            archive.write_out(tmp, verbose=False)
+            classifiers = {}
+            for variant in variants:
+                converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+                _configure(converter, variant, recordings[:16])
+                classifiers[variant] = TFLiteClassifier(converter.convert())
+        ms = time_variants(classifiers, recordings, 3, repeats)
+        row = {"up to": layer.name, "layer": type(layer).__name__}
+        for variant in variants:
+            mean = float(ms[variant].mean())
+            row[f"{variant} cumulative ms"] = mean
+            row[f"{variant} stage ms"] = mean - previous[variant]
+            previous[variant] = mean
+        rows.append(row)
+        print(f"  profile: up to {layer.name}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def flat_output(sub):
+    import keras
+
+    def serve(inputs):
+        out = sub(keras.ops.expand_dims(inputs, 0), training=False)
+        return {"outputs": keras.ops.reshape(keras.ops.cast(out, "float32"), (-1,))}
+
+    return serve
+
+
+def rebuild_batch_one(model):
+    from islr.export.tflite import serving_model
+
+    return serving_model(model)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", nargs="+", default=["quickstart", "full"])
+    parser.add_argument("--scales", nargs="+", default=["full"])
     parser.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES))
-    parser.add_argument("--frames", nargs="+", type=int, default=[32, 384])
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the recordings")
+    parser.add_argument("--max-recordings", type=int, default=None)
+    parser.add_argument("--profile", nargs="*", default=[], help="architectures to profile")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    inputs = {t: recording(t) for t in args.frames}
+    recordings = real_recordings(args.max_recordings)
+    lengths = [len(r) for r in recordings]
+    print(
+        f"{len(recordings)} real recordings, {min(lengths)} to {max(lengths)} frames "
+        f"(median {int(np.median(lengths))}); {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}; 1 interpreter thread; untrained weights\n",
+        flush=True,
+    )
+    variants = list(dict.fromkeys(["float32", *args.variants]))
     rows = []
     started = time.perf_counter()
     for scale in args.scales:
@@ -73,32 +173,53 @@ def main() -> None:
                 REPO / "configs" / "runs" / f"{arch}.yaml",
                 REPO / "configs" / "scales" / f"{scale}.yaml",
             )
+            import keras
+
+            keras.utils.set_random_seed(0)
             model = build_model(config.model)
+            calibration = [r[: config.model.max_len] for r in recordings[:32]]
             t0 = time.perf_counter()
-            content = convert_to_tflite(model)
-            convert_s = time.perf_counter() - t0
-            classifier = TFLiteClassifier(content, num_threads=1)
-            for t, frames in inputs.items():
-                mean, p50, p95 = time_calls(classifier, frames, args.warmup, args.repeats)
+            contents = convert_variants(model, variants, calibration)
+            convert_s = (time.perf_counter() - t0) / len(variants)
+            classifiers = {v: TFLiteClassifier(c, num_threads=1) for v, c in contents.items()}
+            reference = keras_top1(model, recordings)
+            agreement = {
+                v: float(
+                    np.mean(
+                        np.array([int(np.argmax(c.predict(r))) for r in recordings]) == reference
+                    )
+                )
+                for v, c in classifiers.items()
+            }
+            ms = time_variants(classifiers, recordings, args.warmup, args.repeats)
+            base = contents["float32"], ms["float32"]
+            for v in variants:
                 rows.append(
                     {
                         "scale": scale,
                         "architecture": arch,
-                        "dim": config.model.dim,
-                        "max_len": config.model.max_len,
-                        "params": model.count_params(),
-                        "MB": len(content) / MB,
-                        "T": t,
-                        "mean ms": mean,
-                        "p50 ms": p50,
-                        "p95 ms": p95,
+                        "variant": v,
+                        "MB": len(contents[v]) / MB,
+                        "size ×f32": len(contents[v]) / len(base[0]),
+                        "mean ms": ms[v].mean(),
+                        "p95 ms": np.percentile(ms[v], 95),
+                        "mean ×f32": ms[v].mean() / base[1].mean(),
+                        "p95 ×f32": np.percentile(ms[v], 95) / np.percentile(base[1], 95),
+                        "top-1 agreement": agreement[v],
                         "convert s": convert_s,
                     }
                 )
-            print(f"{scale} {arch}: {len(content) / MB:.2f} MB", flush=True)
+            print(f"{scale} {arch}: done, load average {os.getloadavg()[0]:.2f}", flush=True)
     print()
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
-    print(f"\n{time.perf_counter() - started:.0f} s in all (1 thread, untrained weights)")
+    print(f"\n{time.perf_counter() - started:.0f} s in all, load average {os.getloadavg()[0]:.2f}")
+    for arch in args.profile:
+        config = load_run_config(
+            REPO / "configs" / "runs" / f"{arch}.yaml", REPO / "configs" / "scales" / "full.yaml"
+        )
+        print(f"\nwhere the time goes: full-scale {arch}, mean ms per recording\n")
+        profile = stage_profile(config, recordings, variants, max(1, args.repeats - 1))
+        print(profile.to_markdown(index=False, floatfmt=".2f"))
 
 
 if __name__ == "__main__":

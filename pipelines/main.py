@@ -35,7 +35,13 @@ def main_pipeline(
             model=model, train_result=result, tfrecords=tfrecords, id=f"evaluate_{name}"
         )
         exports.append(
-            export_tflite(model=model, train_result=result, data_dir=data_dir, id=f"export_{name}")
+            export_tflite(
+                model=model,
+                train_result=result,
+                data_dir=data_dir,
+                tfrecords=tfrecords,
+                id=f"export_{name}",
+            )
         )
         evaluations.append(evaluation)
         probabilities.append(probs)

@@ -1,8 +1,10 @@
 """Export one trained run to TFLite in the competition's serving signature.
 
-The .tflite and its report are written under `<out_root>/<pipeline run id>/<run>.tflite`
-and logged under `tflite/` of the MLflow run that trained the model
-(`TrainResult.mlflow_run_id`), on the active stack's MLflow tracker. The step opens no
+Every serving variant is measured and the one the variant choice picks is published
+(`islr.export.tflite.choose_variant`). The .tflite and its report are written under
+`<out_root>/<pipeline run id>/<run>.tflite` and logged under `tflite/` of the MLflow
+run that trained the model (`TrainResult.mlflow_run_id`), on the active stack's MLflow
+tracker. The step opens no
 MLflow run of its own: the export belongs to the training run it came from.
 """
 
@@ -16,6 +18,7 @@ import keras
 from zenml import get_step_context, step
 from zenml.client import Client
 
+from islr.data.tfrecord import TFRecordSet
 from islr.export.tflite import ExportConfig, TFLiteExport, log_export_to_mlflow
 from islr.export.tflite import export_tflite as export_model
 from islr.training.trainer import TrainResult
@@ -32,12 +35,17 @@ def export_tflite(
     data_dir: str | None = None,
     out_root: str = "outputs/tflite",
     log_to_mlflow: bool = True,
+    tfrecords: TFRecordSet | None = None,
 ) -> Annotated[TFLiteExport, "tflite_export"]:
     """`data_dir`: an asl-signs folder whose recordings join the parity check (e.g. the
-    pipeline's data); `config`: gate and measurement settings (ExportConfig)."""
+    pipeline's data); `config`: gate and measurement settings (ExportConfig);
+    `tfrecords`: the shards the run trained on: the test split measures each serving
+    variant's agreement and accuracy, the training split calibrates int8."""
     context = get_step_context()
     out = Path(out_root) / str(context.pipeline_run.id) / f"{train_result.name}.tflite"
-    result = export_model(model, out, config or ExportConfig(), data_dir=data_dir)
+    result = export_model(
+        model, out, config or ExportConfig(), data_dir=data_dir, tfrecords=tfrecords
+    )
     if log_to_mlflow and train_result.mlflow_run_id:
         tracker = Client().active_stack.experiment_tracker
         if tracker is None or not hasattr(tracker, "get_tracking_uri"):
@@ -56,6 +64,8 @@ def export_tflite(
             "path": result.path,
             "size_mb": round(result.size_mb, 3),
             "mean_latency_ms": round(result.mean_latency_ms, 3),
+            "variant": result.variant,
+            "variant_reason": result.variant_reason,
             "parity_max_diff": result.parity_max_diff,
             "argmax_agreement": result.argmax_agreement,
             "gate_passed": result.gate_passed,

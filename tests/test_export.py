@@ -28,7 +28,9 @@ from islr.export.tflite import (
     ExportConfig,
     GateConfig,
     TFLiteClassifier,
+    VariantReport,
     apply_gate,
+    choose_variant,
     export_tflite,
     keras_probabilities,
     log_export_to_mlflow,
@@ -57,7 +59,9 @@ TINY = {
     "rnn_units": 8,
     "linformer_k": 4,
 }
-FAST = ExportConfig(latency_warmup=1, latency_repeats=1)
+# float32 only: these tests check the conversion itself (the serving variants have
+# their own tests below)
+FAST = ExportConfig(latency_warmup=1, latency_repeats=1, variants=["float32"])
 # Probabilities of the same float32 model computed by TensorFlow and by TFLite kernels
 # (other op order, XNNPACK) differ by ~1e-8 here; 1e-5 leaves room for that rounding,
 # while a wrong preprocessing, a lost layer or uncopied weights move them by > 1e-2.
@@ -270,6 +274,9 @@ def test_log_to_an_existing_mlflow_run(exported, tmp_path):
     assert run.data.metrics["tflite_size_mb"] == pytest.approx(export.size_mb)
     assert run.data.metrics["tflite_gate_passed"] == 1.0
     assert run.data.tags["tflite_gate"].startswith("passed:")
+    assert run.data.tags["tflite_variant"] == "float32"
+    assert run.data.metrics["tflite_float32_size_mb"] == pytest.approx(export.size_mb)
+    assert run.data.metrics["tflite_variant_agreement"] == 1.0
 
     with pytest.raises(MlflowLogError, match="run 'no-such-run' not found"):
         log_export_to_mlflow(export, "no-such-run", uri)
@@ -297,6 +304,8 @@ def test_cli_reports_a_failed_gate_with_exit_1(exported, real_data_dir, tmp_path
             "1e-6",
             "--repeats",
             "1",
+            "--variants",
+            "float32",
             "--json",
         ]
     )
@@ -312,6 +321,107 @@ def test_cli_reports_a_failed_gate_with_exit_1(exported, real_data_dir, tmp_path
     missing = parser.parse_args(["export", "tflite", str(tmp_path / "nope.keras"), str(out)])
     with pytest.raises(ExportError, match=r"nope\.keras: no such model file"):
         missing.func(missing)
+
+
+# --- serving variants -------------------------------------------------------------------
+
+
+def variant(name, mb, ms, agreement=1.0, accuracy=0.80) -> VariantReport:
+    return VariantReport(
+        variant=name,
+        size_bytes=int(mb * 1_000_000),
+        mean_latency_ms=ms,
+        p50_latency_ms=ms,
+        p95_latency_ms=2 * ms,
+        agreement=agreement,
+        agreement_on="test",
+        n_agreement=1000,
+        test_accuracy=accuracy,
+        parity_max_diff=0.0,
+    )
+
+
+def test_choose_variant_takes_the_smallest_that_keeps_agreement_accuracy_and_speed():
+    gate = GateConfig()  # agreement >= 0.995, accuracy drop <= 0.005, latency <= 1.1x
+    reports = [
+        variant("float32", 8.6, 5.0),
+        variant("float16", 4.3, 5.4),  # 1.08x float32's latency: eligible
+        variant("dynamic_int8", 2.3, 3.0, agreement=0.996, accuracy=0.796),  # -0.4 pt
+        variant("int8", 2.2, 2.5, agreement=0.90, accuracy=0.70),
+    ]
+    chosen, reason = choose_variant(reports, gate)
+    assert chosen == "dynamic_int8" and reason.startswith("dynamic_int8: 2.30 MB")
+    assert [r.eligible for r in reports] == [True, True, True, False]
+    assert "agreement 0.9000 < 0.995" in reports[3].reason
+    # 0.6 points below float32: the next smallest eligible one, float16
+    reports[2] = variant("dynamic_int8", 2.3, 3.0, agreement=0.999, accuracy=0.794)
+    assert choose_variant(reports, gate)[0] == "float16"
+    assert "test accuracy 0.7940 vs float32 0.8000" in reports[2].reason
+    # float16 slower than 1.1 x 5.0 ms: float32 stays
+    reports[1] = variant("float16", 4.3, 5.6)
+    assert choose_variant(reports, gate)[0] == "float32"
+    assert "mean latency 5.60 ms > 1.1 x" in reports[1].reason
+    # without test accuracy (no test split) only agreement and latency count
+    bare = [
+        variant("float32", 8.6, 5.0, accuracy=None),
+        variant("dynamic_int8", 2.3, 3.0, agreement=1.0, accuracy=None),
+    ]
+    assert choose_variant(bare, gate)[0] == "dynamic_int8"
+
+
+@pytest.fixture(scope="module")
+def record_set(real_data_dir, tmp_path_factory):
+    """The real recordings as TFRecords: 5 for training (int8 calibration), 4 for test."""
+    from islr.data.ingest import ingest, sign_map_for
+    from islr.data.split import SplitConfig, assign_folds
+    from islr.data.tfrecord import TFRecordConfig, write_tfrecords
+    from islr.data.validate import ValidationConfig, validate_recordings
+
+    recordings = ingest(real_data_dir, workers=1, progress=False)
+    valid, _ = validate_recordings(
+        recordings, ValidationConfig(), sign_map_for(real_data_dir), str(real_data_dir)
+    )
+    manifest = assign_folds(valid, SplitConfig(mode="random", n_folds=2, seed=1))
+    manifest = manifest.assign(split=["train"] * 5 + ["test"] * (len(manifest) - 5))
+    out = tmp_path_factory.mktemp("tfr") / "shards"
+    return write_tfrecords(
+        manifest, real_data_dir, out, TFRecordConfig(records_per_shard=4), progress=False
+    )
+
+
+def test_every_variant_is_measured_and_one_published(
+    repo_root, real_data_dir, record_set, tmp_path
+):
+    model = tiny_model(repo_root, "cnn_transformer", dim=64)
+    config = ExportConfig(latency_warmup=1, latency_repeats=1, n_representative=5)
+    export = export_tflite(model, tmp_path / "m.tflite", config, real_data_dir, record_set)
+    reports = {r.variant: r for r in export.variants}
+    assert list(reports) == ["float32", "float16", "dynamic_int8", "int8"]
+    # weights are most of the file: 2 bytes each in float16, 1 in the int8 variants
+    # (tensors under 1,024 values, biases and norms, stay float in dynamic_int8)
+    assert reports["float16"].size_bytes < 0.6 * reports["float32"].size_bytes
+    assert reports["dynamic_int8"].size_bytes < 0.7 * reports["float16"].size_bytes
+    assert reports["int8"].size_bytes < 0.7 * reports["float16"].size_bytes
+    for r in reports.values():
+        assert r.agreement_on == "test" and r.n_agreement == 4
+        assert r.test_accuracy is not None and r.mean_latency_ms > 0
+    assert reports["float32"].agreement == 1.0 and reports["float32"].parity_max_diff < ATOL
+    # the published file is the chosen variant, its figures are the report's
+    chosen = reports[export.variant]
+    assert chosen.eligible and export.size_bytes == chosen.size_bytes
+    assert Path(export.path).stat().st_size == chosen.size_bytes
+    # parity and the gate's parity check stay float32's (the conversion check)
+    assert export.parity_max_diff == reports["float32"].parity_max_diff
+    assert read_export_report(export.report_path).variant == export.variant
+
+
+def test_int8_needs_training_shards(repo_root, real_data_dir, tmp_path):
+    model = tiny_model(repo_root, "cnn")
+    config = ExportConfig(latency_warmup=1, latency_repeats=1, variants=["int8"])
+    export = export_tflite(model, tmp_path / "m.tflite", config, real_data_dir)
+    # no shards: float32 (always measured) alone, agreement on the parity recordings
+    assert [r.variant for r in export.variants] == ["float32"]
+    assert export.variants[0].agreement_on == "parity" and export.variant == "float32"
 
 
 # --- the ZenML step, in a pipeline on the project's stack --------------------------------

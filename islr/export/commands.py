@@ -26,9 +26,16 @@ def _tflite(args: argparse.Namespace) -> int:
         num_threads=args.threads,
         latency_repeats=args.repeats,
         n_real=args.n_real,
+        variants=args.variants,
+        n_test=args.n_test,
     )
+    tfrecords = None
+    if args.tfrecords:
+        from islr.data.tfrecord import load_tfrecord_set
+
+        tfrecords = load_tfrecord_set(args.tfrecords)
     model = load_keras_model(args.model)
-    result = export_tflite(model, args.out, config, data_dir=args.data_dir)
+    result = export_tflite(model, args.out, config, data_dir=args.data_dir, tfrecords=tfrecords)
     if args.mlflow_run_id:
         result = log_export_to_mlflow(result, args.mlflow_run_id, args.tracking_uri)
     if args.json:
@@ -41,10 +48,22 @@ def _tflite(args: argparse.Namespace) -> int:
             f" argmax agreement {result.argmax_agreement:.3f} on "
             f"{result.n_parity_recordings} recordings"
         )
+        for v in result.variants:
+            accuracy = "-" if v.test_accuracy is None else f"{v.test_accuracy:.4f}"
+            print(
+                f"  {v.variant:>12}: {v.size_mb:.2f} MB, mean {v.mean_latency_ms:.2f} / p95 "
+                f"{v.p95_latency_ms:.2f} ms, agreement {v.agreement:.4f} ({v.agreement_on}),"
+                f" test accuracy {accuracy}, {v.reason}"
+            )
+        print(f"published variant {result.variant_reason}")
         print(f"gate {result.gate_reason}")
         print(f"report: {result.report_path}")
     # Like `islr data validate`: a failed gate that is only reported still exits 1.
     return 0 if result.gate_passed else 1
+
+
+# the names only: importing the exporter (Keras, TensorFlow) waits for the command
+VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 
 
 def register(subparsers) -> None:
@@ -71,6 +90,19 @@ def register(subparsers) -> None:
         action="store_true",
         help="on a failed gate: exit 2 and publish no .tflite (only the report)",
     )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        help="serving variants to measure (float32 always); the smallest eligible is published",
+    )
+    p.add_argument(
+        "--tfrecords",
+        help="the run's TFRecord folder: test split for agreement and accuracy, training "
+        "split to calibrate int8 (without it int8 is left out)",
+    )
+    p.add_argument("--n-test", type=int, help="test recordings to use (default: all)")
     p.add_argument("--mlflow-run-id", help="also log the file and report to this MLflow run")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's own)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

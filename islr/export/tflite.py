@@ -22,6 +22,22 @@ interpreter refuses to run it).
 `export_tflite` converts, checks parity with the Keras model on real and generated
 recordings (one frame, longer than `max_len`, no hands), measures single-thread latency,
 applies the serving gate (size, latency, parity) and writes the file and a JSON report.
+
+Serving variants (`VARIANTS`), each converted from the same float32 model:
+
+- `float32`: the reference; its parity with Keras is the conversion check.
+- `float16`: weights stored as float16, dequantised to float32 at load time.
+- `dynamic_int8`: the converter's dynamic-range quantisation, weights int8, activations
+  quantised on the fly in the matrix products.
+- `int8`: full-integer quantisation calibrated on a representative set of training
+  recordings, built-in ops only, float input and output (ops without an int8 kernel
+  stay float).
+
+The export measures every variant (size, latency on the same recordings, top-1
+agreement with the Keras model and accuracy on the test split) and publishes one: the
+smallest variant, at most `latency_tolerance` times float32's mean latency, whose
+agreement is at least `min_variant_agreement` and whose test accuracy is within
+`max_accuracy_drop` of float32's (`choose_variant`). float32 always qualifies.
 """
 
 from __future__ import annotations
@@ -32,7 +48,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -64,6 +80,9 @@ ARTIFACT_PATH = "tflite"
 MB = 1_000_000  # decimal megabytes: the stricter reading of the competition's "40 MB"
 DEFAULT_MAX_LEN = 384  # used only for models without a Preprocess layer
 
+Variant = Literal["float32", "float16", "dynamic_int8", "int8"]
+VARIANTS: tuple[str, ...] = ("float32", "float16", "dynamic_int8", "int8")
+
 
 class GateConfig(BaseModel):
     """The serving budget (the competition's: 40 MB, 100 ms per recording) and parity."""
@@ -77,6 +96,16 @@ class GateConfig(BaseModel):
     max_parity_diff: float = Field(1e-3, ge=0, description="max |keras - tflite| probability")
     min_argmax_agreement: float = Field(1.0, ge=0, le=1)
     enforce: bool = Field(False, description="raise ExportGateError when the gate fails")
+    # The variant choice (choose_variant): what a smaller file may cost.
+    min_variant_agreement: float = Field(
+        0.995, ge=0, le=1, description="top-1 agreement with the Keras model, at least"
+    )
+    max_accuracy_drop: float = Field(
+        0.005, ge=0, le=1, description="test accuracy below float32's, at most (0.005 = 0.5 pt)"
+    )
+    latency_tolerance: float = Field(
+        1.1, ge=1, description="a variant's mean latency over float32's, at most"
+    )
 
 
 class ExportConfig(BaseModel):
@@ -90,6 +119,15 @@ class ExportConfig(BaseModel):
     n_real: int = Field(16, ge=0, description="recordings sampled from data_dir, if given")
     n_generated: int = Field(4, ge=0, description="generated recordings (islr.data.synth)")
     seed: int = 0
+    variants: list[Variant] = Field(
+        default_factory=lambda: list(VARIANTS), description="serving variants to measure"
+    )
+    n_representative: int = Field(
+        64, ge=1, description="training recordings calibrating the int8 variant"
+    )
+    n_test: int | None = Field(
+        None, ge=1, description="test recordings for agreement and accuracy (None: all)"
+    )
 
 
 class ParityRow(BaseModel):
@@ -112,6 +150,29 @@ class LatencyReport(BaseModel):
     p95_ms: float
     n_calls: int
     num_threads: int
+
+
+class VariantReport(BaseModel):
+    """One serving variant, measured: what `choose_variant` compares."""
+
+    variant: str
+    size_bytes: int
+    mean_latency_ms: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    # top-1 agreement with the Keras model: on the test split when one was given,
+    # otherwise on the parity recordings (`agreement_on` says which)
+    agreement: float
+    agreement_on: str
+    n_agreement: int
+    test_accuracy: float | None = None
+    parity_max_diff: float
+    eligible: bool = False
+    reason: str = ""
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / MB
 
 
 class TFLiteExport(BaseModel):
@@ -139,10 +200,21 @@ class TFLiteExport(BaseModel):
     mlflow_uri: str | None = None
     gate_passed: bool
     gate_reason: str
+    # the published variant, why it was chosen, and every variant measured; the size
+    # and latency fields above are the published file's, parity is float32's (the
+    # conversion check)
+    variant: str = "float32"
+    variant_reason: str = ""
+    keras_test_accuracy: float | None = None
+    variants: list[VariantReport] = Field(default_factory=list)
 
     @property
     def size_mb(self) -> float:
         return self.size_bytes / MB
+
+    def variant_report(self, variant: str | None = None) -> VariantReport | None:
+        wanted = variant or self.variant
+        return next((v for v in self.variants if v.variant == wanted), None)
 
 
 # --- conversion ---------------------------------------------------------------------
@@ -212,8 +284,39 @@ def _converter_summary(exc: Exception) -> str:
     return " ".join(lines[:10]) if lines else str(exc).strip()[:1000]
 
 
-def convert_to_tflite(model: keras.Model) -> bytes:
-    """The TFLite flatbuffer of `model` in the competition's serving signature."""
+def _configure(converter, variant: str, representative) -> None:
+    """Converter settings of one serving variant (see the module docstring)."""
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant == "float32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "int8":
+        if not representative:
+            raise ConversionError(
+                "the int8 variant needs representative recordings (training shards): "
+                "pass representative=[frames, ...] or leave int8 out of the variants"
+            )
+
+        def calibration():
+            for frames in representative:
+                yield {INPUT_NAME: np.ascontiguousarray(frames, np.float32)}
+
+        converter.representative_dataset = calibration
+    elif variant != "dynamic_int8":
+        raise ConversionError(f"unknown TFLite variant {variant!r}; choose from {VARIANTS}")
+
+
+def convert_variants(
+    model: keras.Model,
+    variants=("float32",),
+    representative: list[np.ndarray] | None = None,
+) -> dict[str, bytes]:
+    """The TFLite flatbuffer of `model` in the competition's serving signature, for each
+    of `variants` (`VARIANTS`); `representative`: recordings calibrating `int8`."""
     import tensorflow as tf
 
     serving = serving_model(model)
@@ -230,28 +333,51 @@ def convert_to_tflite(model: keras.Model) -> bytes:
     archive = keras.export.ExportArchive()
     archive.track(serving)
     archive.add_endpoint(SIGNATURE_KEY, serve, [spec])
-    started = time.perf_counter()
+    out = {}
     with tempfile.TemporaryDirectory(prefix="islr-tflite-") as tmp:
-        try:
-            archive.write_out(tmp, verbose=False)
-            converter = tf.lite.TFLiteConverter.from_saved_model(
-                tmp, signature_keys=[SIGNATURE_KEY]
+        # written once, converted once per variant
+        archive.write_out(tmp, verbose=False)
+        for variant in variants:
+            started = time.perf_counter()
+            try:
+                converter = tf.lite.TFLiteConverter.from_saved_model(
+                    tmp, signature_keys=[SIGNATURE_KEY]
+                )
+                _configure(converter, variant, representative)
+                out[variant] = converter.convert()
+            except ConversionError:
+                raise
+            except Exception as exc:  # the converter's own errors carry no common base
+                raise ConversionError(
+                    f"model {model.name!r}: TFLite conversion ({variant}) with built-in ops "
+                    f"only failed: {_converter_summary(exc)}. Replace the layers using these "
+                    "ops by ones TFLite supports "
+                    "(https://ai.google.dev/edge/litert/models/ops_compatibility)"
+                ) from exc
+            log.info(
+                "converted %s to TFLite (%s): %.2f MB in %.1f s",
+                model.name,
+                variant,
+                len(out[variant]) / MB,
+                time.perf_counter() - started,
             )
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            content = converter.convert()
-        except Exception as exc:  # the converter's own errors carry no common base
-            raise ConversionError(
-                f"model {model.name!r}: TFLite conversion with built-in ops only failed: "
-                f"{_converter_summary(exc)}. Replace the layers using these ops by ones "
-                "TFLite supports (https://ai.google.dev/edge/litert/models/ops_compatibility)"
-            ) from exc
-    log.info(
-        "converted %s to TFLite: %.2f MB in %.1f s",
-        model.name,
-        len(content) / MB,
-        time.perf_counter() - started,
-    )
-    return content
+    return out
+
+
+def convert_to_tflite(
+    model: keras.Model, variant: str = "float32", representative: list[np.ndarray] | None = None
+) -> bytes:
+    """The TFLite flatbuffer of `model` in the competition's serving signature."""
+    return convert_variants(model, [variant], representative)[variant]
+
+
+def representative_recordings(files: list[str], n: int, max_len: int, seed: int = 0):
+    """Up to `n` recordings from TFRecord shards (the training split), truncated to
+    `max_len` frames: the int8 variant's calibration set."""
+    from islr.data.tfrecord import make_dataset
+
+    ds = make_dataset(files, shuffle_files=True, seed=seed).take(n)
+    return [record["coordinates"].numpy()[:max_len] for record in ds]
 
 
 def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
@@ -366,9 +492,13 @@ def check_parity(
 ) -> ParityReport:
     """Keras vs TFLite probabilities on each recording: max |difference| and argmax."""
     reference = _graph_probabilities(model)
+    expected = [reference(check_frames(frames)) for _, frames in recordings]
+    return _parity(expected, classifier, recordings)
+
+
+def _parity(expected_probabilities, classifier, recordings) -> ParityReport:
     rows = []
-    for name, frames in recordings:
-        expected = reference(check_frames(frames))
+    for expected, (name, frames) in zip(expected_probabilities, recordings, strict=True):
         got = classifier.predict(frames)
         rows.append(
             ParityRow(
@@ -470,14 +600,146 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes_via(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def test_recordings(tfrecords, n: int | None = None) -> list[tuple[np.ndarray, int]]:
+    """(frames, sign) of the test split of a TFRecord set, in file order."""
+    from islr.data.tfrecord import make_dataset
+
+    ds = make_dataset(tfrecords.paths("test"))
+    if n is not None:
+        ds = ds.take(n)
+    return [(r["coordinates"].numpy(), int(r["sign"].numpy())) for r in ds]
+
+
+def keras_top1(model: keras.Model, recordings: list[np.ndarray], batch: int = 32) -> np.ndarray:
+    """The Keras model's top-1 class per recording, in NaN-padded batches (the padding
+    contract of the preprocessing layer: padded frames change no valid output)."""
+    out = []
+    for i in range(0, len(recordings), batch):
+        chunk = recordings[i : i + batch]
+        longest = max(len(r) for r in chunk)
+        frames = np.full((len(chunk), longest, ROWS_PER_FRAME, 3), np.nan, np.float32)
+        for k, r in enumerate(chunk):
+            frames[k, : len(r)] = r
+        logits = keras.ops.convert_to_numpy(model(frames, training=False))
+        out.append(np.argmax(logits, axis=-1))
+    return np.concatenate(out) if out else np.zeros(0, int)
+
+
+def choose_variant(reports: list[VariantReport], gate: GateConfig) -> tuple[str, str]:
+    """Mark each variant eligible or not and return (chosen variant, why).
+
+    Eligible: float32 always; another variant when its top-1 agreement with Keras is at
+    least `gate.min_variant_agreement`, its test accuracy at most
+    `gate.max_accuracy_drop` below float32's (when both were measured), and its mean
+    latency at most `gate.latency_tolerance` times float32's. The chosen one is the
+    smallest eligible file, the faster on a tie."""
+    by_name = {r.variant: r for r in reports}
+    base = by_name.get("float32")
+    if base is None:
+        raise ExportError("the variant choice needs the float32 variant as its reference")
+    for r in reports:
+        why = []
+        if r.variant != "float32":
+            if r.agreement < gate.min_variant_agreement:
+                why.append(
+                    f"agreement {r.agreement:.4f} < {gate.min_variant_agreement:g} "
+                    f"({r.agreement_on})"
+                )
+            if (
+                r.test_accuracy is not None
+                and base.test_accuracy is not None
+                and base.test_accuracy - r.test_accuracy > gate.max_accuracy_drop + 1e-9
+            ):
+                why.append(
+                    f"test accuracy {r.test_accuracy:.4f} vs float32 {base.test_accuracy:.4f}"
+                    f" (drop limit {gate.max_accuracy_drop:g})"
+                )
+            if r.mean_latency_ms > gate.latency_tolerance * base.mean_latency_ms:
+                why.append(
+                    f"mean latency {r.mean_latency_ms:.2f} ms > {gate.latency_tolerance:g} x "
+                    f"float32's {base.mean_latency_ms:.2f} ms"
+                )
+        r.eligible = not why
+        r.reason = "; ".join(why) if why else "eligible"
+    chosen = min(
+        (r for r in reports if r.eligible), key=lambda r: (r.size_bytes, r.mean_latency_ms)
+    )
+    reason = (
+        f"{chosen.variant}: {chosen.size_mb:.2f} MB, mean {chosen.mean_latency_ms:.2f} ms "
+        f"(float32 {base.size_mb:.2f} MB, {base.mean_latency_ms:.2f} ms), agreement "
+        f"{chosen.agreement:.4f} on {chosen.n_agreement} {chosen.agreement_on} recordings"
+        + (
+            f", test accuracy {chosen.test_accuracy:.4f} (float32 {base.test_accuracy:.4f})"
+            if chosen.test_accuracy is not None and base.test_accuracy is not None
+            else ""
+        )
+        + "; not chosen: "
+        + ("; ".join(f"{r.variant} ({r.reason})" for r in reports if r is not chosen) or "none")
+    )
+    return chosen.variant, reason
+
+
+def measure_variants(
+    contents: dict[str, bytes],
+    reference: keras.Model,
+    recordings: list[tuple[str, np.ndarray]],
+    test: list[tuple[np.ndarray, int]] | None = None,
+    config: ExportConfig | None = None,
+) -> tuple[list[VariantReport], dict[str, ParityReport], float | None]:
+    """Size, latency on `recordings`, parity with `reference` on them, and, on `test`
+    (frames, sign), top-1 agreement with `reference` and accuracy, per variant. Returns
+    the reports, the parity reports and the Keras model's own test accuracy."""
+    config = config or ExportConfig()
+    graph = _graph_probabilities(reference)
+    expected = [graph(check_frames(frames)) for _, frames in recordings]
+    keras_accuracy = None
+    if test:
+        keras_labels = keras_top1(reference, [f for f, _ in test])
+        signs = np.array([s for _, s in test])
+        keras_accuracy = float(np.mean(keras_labels == signs))
+    reports, parities = [], {}
+    for variant, content in contents.items():
+        classifier = TFLiteClassifier(content, num_threads=config.num_threads)
+        parity = _parity(expected, classifier, recordings)
+        latency = measure_latency(
+            classifier, recordings, config.latency_warmup, config.latency_repeats
+        )
+        if test:
+            labels = np.array([int(np.argmax(classifier.predict(f))) for f, _ in test])
+            agreement, on, n = float(np.mean(labels == keras_labels)), "test", len(test)
+            accuracy = float(np.mean(labels == signs))
+        else:
+            agreement, on, n = parity.argmax_agreement, "parity", len(parity.rows)
+            accuracy = None
+        parities[variant] = parity
+        reports.append(
+            VariantReport(
+                variant=variant,
+                size_bytes=len(content),
+                mean_latency_ms=latency.mean_ms,
+                p50_latency_ms=latency.p50_ms,
+                p95_latency_ms=latency.p95_ms,
+                agreement=agreement,
+                agreement_on=on,
+                n_agreement=n,
+                test_accuracy=accuracy,
+                parity_max_diff=parity.max_abs_diff,
+            )
+        )
+    return reports, parities, keras_accuracy
+
+
 def export_tflite(
     model: keras.Model,
     out_path: str | os.PathLike[str],
     config: ExportConfig | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    tfrecords=None,
 ) -> TFLiteExport:
-    """Convert, check parity (real recordings from `data_dir` when given, generated and
-    edge-case ones always), measure latency, gate, and write `out_path` + its report.
+    """Convert each serving variant, check parity (real recordings from `data_dir` when
+    given, generated and edge-case ones always), measure latency, agreement and, with
+    `tfrecords` (a TFRecordSet), test accuracy and the int8 calibration set; choose the
+    variant to publish (`choose_variant`), gate, and write `out_path` + its report.
 
     The model is checked from memory before anything is written. When the gate fails
     and `config.gate.enforce` is set, only the report is written (the .tflite is not
@@ -486,42 +748,66 @@ def export_tflite(
     config = config or ExportConfig()
     out = Path(out_path)
     report = report_path_for(out)
-    content = convert_to_tflite(model)
-    classifier = TFLiteClassifier(content, num_threads=config.num_threads)
+    max_len = model_max_len(model)
+    variants = list(dict.fromkeys(["float32", *config.variants]))
+    representative = None
+    if "int8" in variants:
+        if tfrecords is not None and "train" in tfrecords.files:
+            representative = representative_recordings(
+                tfrecords.paths("train"), config.n_representative, max_len, config.seed
+            )
+        else:
+            log.warning("no training shards to calibrate the int8 variant: int8 left out")
+            variants.remove("int8")
+    contents = convert_variants(model, variants, representative)
     recordings = parity_recordings(
-        model_max_len(model), data_dir, config.n_real, config.n_generated, config.seed
+        max_len, data_dir, config.n_real, config.n_generated, config.seed
+    )
+    test = (
+        test_recordings(tfrecords, config.n_test)
+        if tfrecords is not None and "test" in tfrecords.files
+        else None
     )
     # A model trained in mixed precision is served in float32 (see serving_model): the
     # reference is then its float32 copy, so that parity measures the conversion and
     # not bfloat16 rounding.
     mixed = any(getattr(layer, "compute_dtype", "float32") != "float32" for layer in model.layers)
     reference = serving_model(model) if mixed else model
-    parity = check_parity(reference, classifier, recordings)
-    latency = measure_latency(classifier, recordings, config.latency_warmup, config.latency_repeats)
+    reports, parities, keras_accuracy = measure_variants(
+        contents, reference, recordings, test, config
+    )
+    chosen, reason = choose_variant(reports, config.gate)
+    published = next(r for r in reports if r.variant == chosen)
+    float32 = parities["float32"]
     export = TFLiteExport(
         path=str(out),
         report_path=str(report),
         model_name=model.name,
-        size_bytes=len(content),
-        mean_latency_ms=latency.mean_ms,
-        p50_latency_ms=latency.p50_ms,
-        p95_latency_ms=latency.p95_ms,
+        size_bytes=published.size_bytes,
+        mean_latency_ms=published.mean_latency_ms,
+        p50_latency_ms=published.p50_latency_ms,
+        p95_latency_ms=published.p95_latency_ms,
         num_threads=config.num_threads,
-        parity_max_diff=parity.max_abs_diff,
-        argmax_agreement=parity.argmax_agreement,
-        n_parity_recordings=len(parity.rows),
-        parity=parity.rows,
+        parity_max_diff=float32.max_abs_diff,
+        argmax_agreement=float32.argmax_agreement,
+        n_parity_recordings=len(float32.rows),
+        parity=float32.rows,
         gate_passed=False,
         gate_reason="not evaluated",
+        variant=chosen,
+        variant_reason=reason,
+        keras_test_accuracy=keras_accuracy,
+        variants=reports,
     )
     export = apply_gate(export, config.gate.model_copy(update={"enforce": False}))
     if not export.gate_passed and config.gate.enforce:
         export = export.model_copy(update={"published": False})
         _write_text(report, export.model_dump_json(indent=2))
         raise _gate_error(export)
+    content = contents[chosen]
     atomic_write_bytes_via(out, lambda tmp: Path(tmp).write_bytes(content))
     _write_text(report, export.model_dump_json(indent=2))
-    log.info("wrote %s (%s gate %s)", out, model.name, export.gate_reason)
+    log.info("wrote %s (%s; %s; gate %s)", out, model.name, reason, export.gate_reason)
     return export
 
 
@@ -568,8 +854,26 @@ def log_export_to_mlflow(
         "tflite_argmax_agreement": export.argmax_agreement,
         "tflite_gate_passed": float(export.gate_passed),
     }
+    # every variant measured, and the published one's agreement and accuracy
+    for r in export.variants:
+        figures[f"tflite_{r.variant}_size_mb"] = r.size_mb
+        figures[f"tflite_{r.variant}_mean_latency_ms"] = r.mean_latency_ms
+        figures[f"tflite_{r.variant}_p95_latency_ms"] = r.p95_latency_ms
+        figures[f"tflite_{r.variant}_agreement"] = r.agreement
+        if r.test_accuracy is not None:
+            figures[f"tflite_{r.variant}_test_accuracy"] = r.test_accuracy
+    published = export.variant_report()
+    if published is not None:
+        figures["tflite_variant_agreement"] = published.agreement
+        if published.test_accuracy is not None:
+            figures["tflite_variant_test_accuracy"] = published.test_accuracy
+    if export.keras_test_accuracy is not None:
+        figures["tflite_keras_test_accuracy"] = export.keras_test_accuracy
     client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in figures.items()])
     client.set_tag(run_id, "tflite_gate", export.gate_reason[:5000])
+    client.set_tag(run_id, "tflite_variant", export.variant)
+    if export.variant_reason:
+        client.set_tag(run_id, "tflite_variant_reason", export.variant_reason[:5000])
     log.info("logged %s to MLflow run %s under %s/", export.path, run_id, artifact_path)
     return export
 
