@@ -84,7 +84,43 @@ def _folder_line(what: str, folders: list[Path]) -> list[str]:
     return [f"- {what}: `{common}/`"]
 
 
-@step(enable_cache=False)
+def runs_table_url(tracking_uri: str, experiment_id: str) -> str:
+    """The MLflow UI page with the experiment's runs table. MLflow 3.17 opens an
+    experiment on its GenAI overview (traces), and the training runs sit one switch
+    ("Model training", top left) away; this URL goes straight to the table. A local
+    store is served by `mlflow ui` on 127.0.0.1:5000; a tracking server is its own UI."""
+    base = (
+        tracking_uri
+        if tracking_uri.startswith(("http://", "https://"))
+        else ("http://127.0.0.1:5000")
+    )
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs"
+
+
+def _curves_overview(train_results: list[TrainResult]):
+    """Validation accuracy per epoch of every run, in one figure for the pipeline's run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for result in train_results:
+        values = result.history.get("val_accuracy") or result.history.get("accuracy") or []
+        axis.plot(range(1, len(values) + 1), values, label=result.name)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("validation accuracy")
+    axis.set_title("islr: validation accuracy of each run")
+    axis.grid(alpha=0.3)
+    if train_results:
+        axis.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+# Tracked without `nested`: this step logs into the pipeline's own MLflow run, the parent
+# of the training runs, which also holds the comparison (compare_runs).
+@step(enable_cache=False, experiment_tracker=True)
 def summarize_main(
     data_fingerprint: DataFingerprint,
     validation_report: ValidationReport,
@@ -102,6 +138,8 @@ def summarize_main(
     open these runs in the MLflow UI. Also written to `summary_path`."""
     tracker = Client().active_stack.experiment_tracker
     tracking_uri = tracker.get_tracking_uri() if tracker is not None else mlflow.get_tracking_uri()
+    parent = mlflow.active_run()
+    runs_url = runs_table_url(tracking_uri, parent.info.experiment_id)
     lines = [
         "## islr main job",
         f"- data: `{data_fingerprint.data_dir}` ({data_fingerprint.n_files} files, md5 "
@@ -158,9 +196,21 @@ def summarize_main(
         ),
         f"- MLflow (runs, models, registry): `{tracking_uri}`",
         "",
-        "Compare the runs side by side in the MLflow UI:",
+        "Compare the runs side by side in the MLflow UI"
+        + (
+            ":"
+            if runs_url.startswith(tracking_uri.rstrip("/"))
+            else f" (`mlflow ui --backend-store-uri '{tracking_uri}' --host 127.0.0.1 "
+            "--port 5000` first):"
+        ),
         "",
-        f"    mlflow ui --backend-store-uri '{tracking_uri}' --host 127.0.0.1 --port 5000",
+        f"    {runs_url}",
+        "",
+        "That page is the experiment's runs table; MLflow opens an experiment on its GenAI "
+        'overview otherwise, where the "Model training" switch (top left) leads to the same '
+        f"table. The pipeline's run (`{parent.info.run_name}`) holds the comparison "
+        "(`comparison/`), the ensemble metrics and the curves of every run "
+        "(`training_curves.png`); expand it for one run per model with its test metrics.",
     ]
     text = "\n".join(lines) + "\n"
     path = Path(summary_path)
@@ -168,5 +218,8 @@ def summarize_main(
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+    mlflow.log_artifact(str(path))
+    mlflow.log_figure(_curves_overview(train_results), "training_curves.png")
+    mlflow.set_tag("runs_table_url", runs_url)
     log.info("\n%s", text)
     return MarkdownString(text)

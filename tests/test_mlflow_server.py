@@ -24,6 +24,13 @@ STACK = "islr_shared_test"
 MODEL = "islr-shared-test"
 
 
+def _close(text: str, value: float) -> bool:
+    try:
+        return abs(float(text) - value) < 1e-3
+    except ValueError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -215,3 +222,22 @@ def test_training_pipeline_tracks_to_the_shared_server(
         mlflow.set_tracking_uri(previous_uri)
     scores = model(np.zeros((1, 8, 543, 3), "float32"))
     assert tuple(scores.shape) == (1, 250)
+
+    # The summary's MLflow link opens the runs table (not the GenAI overview): under the
+    # pipeline's run, which carries the comparison, the training run with its test metric.
+    from mlflow_ui import require_browser, runs_table_metric, runs_url_from_summary
+
+    summary = (tmp_path / "summary.md").read_text()
+    assert '"Model training" switch' in summary
+    link = runs_url_from_summary(summary)
+    assert link == f"{url}/#/experiments/{tracked.info.experiment_id}/runs"
+    parent = client.get_run(tracked.data.tags["mlflow.parentRunId"])
+    parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert "comparison/comparison.md" in parent_artifacts
+    assert "training_curves.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert parent.data.tags["runs_table_url"] == link
+    require_browser()
+    shown = runs_table_metric(link, parent.info.run_name, "test_accuracy", [tracked.info.run_name])
+    value = client.get_run(tracked.info.run_id).data.metrics["test_accuracy"]
+    cells = shown[tracked.info.run_name].replace("\n", " | ").split(" | ")
+    assert any(_close(cell, value) for cell in cells), (shown, value)
