@@ -229,7 +229,7 @@ def test_manifest_from_run_config(run_config):
     assert shipped == run_config.model_dump(mode="json")
     assert shipped["train"]["epochs"] == 120 and shipped["model"]["dim"] == 192
     command = " ".join(container["command"])
-    assert "exec islr train --run /tmp/islr-run.json" in command
+    assert "exec islr cluster worker --run /tmp/islr-run.json" in command
     assert '--tfrecords "$ISLR_TFRECORDS" --out "$ISLR_OUT"' in command
     # the manifest must survive a YAML round trip (kubectl apply -f)
     assert yaml.safe_load(yaml.safe_dump(manifest)) == manifest

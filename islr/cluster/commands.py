@@ -38,6 +38,12 @@ def _tfjob(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from islr.cluster.staging import run_worker
+
+    return run_worker(args.run, args.tfrecords, args.out, args.scratch)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("cluster", help="run training on a Kubernetes cluster")
     commands = parser.add_subparsers(dest="cluster_command", required=True, metavar="COMMAND")
@@ -54,3 +60,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tfjob.add_argument("--suffix", default="", help="appended to the job name (unique)")
     tfjob.add_argument("--dry-run", action="store_true", help="print the manifest, create nothing")
     tfjob.set_defaults(func=_tfjob)
+    worker = commands.add_parser(
+        "worker",
+        help="what a TFJob worker runs: stage shards to local disk when TensorFlow cannot "
+        "read their store (s3://), `islr train`, then copy the chief's outputs back",
+    )
+    worker.add_argument("--run", required=True, help="the run file (JSON or YAML)")
+    worker.add_argument("--tfrecords", required=True, help="shard folder: path or URI")
+    worker.add_argument("--out", required=True, help="output folder: path or URI")
+    worker.add_argument(
+        "--scratch", default="/tmp/islr-worker", help="local disk for staged shards/outputs"
+    )
+    worker.set_defaults(func=_worker)

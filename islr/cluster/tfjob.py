@@ -58,10 +58,12 @@ TFRECORDS_ENV = "ISLR_TFRECORDS"
 OUT_ENV = "ISLR_OUT"
 # What every worker runs. The run config is written from the environment to a file
 # because `islr train` reads a run YAML (JSON is valid YAML); `exec` hands the shell's
-# PID to Python so the operator's signals reach the training process.
+# PID to Python so the operator's signals reach the training process. `islr cluster
+# worker` copies shards TensorFlow cannot read (s3://) to the pod's disk first and the
+# chief's outputs back after (islr.cluster.staging).
 WORKER_SCRIPT = (
     f'printf %s "${RUN_CONFIG_ENV}" > /tmp/islr-run.json && '
-    f'exec islr train --run /tmp/islr-run.json --tfrecords "${TFRECORDS_ENV}" '
+    f'exec islr cluster worker --run /tmp/islr-run.json --tfrecords "${TFRECORDS_ENV}" '
     f'--out "${OUT_ENV}"'
 )
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
