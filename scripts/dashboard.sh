@@ -8,8 +8,8 @@
 # install with the project's pins). Environment (optional):
 #   ZENML_DASHBOARD_PORT   port (default 8237)
 #   ZENML_DASHBOARD_IP     interface (default 127.0.0.1: this machine only)
-# While it runs, ZenML commands and pipelines on this machine go through the server; on
-# exit the client is pointed back at the local store.
+# The server reads the same local store that pipelines on this machine write (in blocking
+# mode the client is not switched over to it), so new runs show up while it runs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ISLR_ROOT"
@@ -26,6 +26,5 @@ python -c "import zenml.zen_server.deploy, uvicorn" 2>/dev/null || {
     echo "dashboard: the ZenML server is not installed; run: .venv/bin/pip install -e '.[dashboard]'" >&2
     exit 1
 }
-trap 'zenml logout --local >/dev/null 2>&1 || true' EXIT
 echo "dashboard: http://$ip:$port (the main job: Pipelines > main_pipeline > a run)" >&2
 zenml login --local --blocking --port "$port" --ip-address "$ip"
