@@ -15,17 +15,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from islr.cluster.tfjob import (
+from islr.cluster.kube import (
     ApiUnreachableError,
+    ClusterError,
     KubeconfigError,
     KubernetesApiError,
-    TFJobError,
+    kube_client,
+)
+from islr.cluster.tfjob import (
     TFJobFailedError,
     TFJobSettings,
     TFJobTimeoutError,
     build_tfjob_manifest,
     job_name,
-    kube_client,
     run_tfjob,
     tfjob_config_for_run,
 )
@@ -367,7 +369,7 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path):
     api = kube_client(kubeconfig)
     with pytest.raises(ApiUnreachableError) as info:
         api.get_tfjob("ml", "x")
-    assert isinstance(info.value, TFJobError)
+    assert isinstance(info.value, ClusterError)
     assert f"GET http://127.0.0.1:{port}/apis/kubeflow.org/v1/namespaces/ml/tfjobs/x" in str(
         info.value
     )
@@ -649,6 +651,8 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+# insecure-skip-tls-verify is one of the kinds; urllib3 warns about it, as it should
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_every_credential_kind_over_https_and_nothing_written(
     run_config, tls_operator, tmp_path, monkeypatch
 ):
