@@ -9,6 +9,9 @@ FROM python:3.11.13-slim-bookworm
 # ZENML_INTEGRATIONS: the stack's integrations installed here, so ZenML can run this
 # image as is (install_stack_requirements: false in configs/cluster.yaml). Use
 # "kubernetes gcp" for GCS, "kubeflow s3" for a Kubeflow orchestrator, and so on.
+# TensorFlow reads gs:// shards itself; for s3:// (which needs tensorflow-io, built only
+# up to TF 2.16) a TFJob worker copies the shards to its disk first with the s3
+# integration's s3fs (`islr cluster worker`, islr.cluster.staging).
 ARG ZENML_INTEGRATIONS="kubernetes s3"
 ARG ISLR_TF_EXTRA=gpu
 # The DVC remote's storage plugin (s3, gs, azure), for `dvc pull` on the cluster.
