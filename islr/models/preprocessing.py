@@ -120,15 +120,23 @@ class Preprocess(keras.layers.Layer):
         x = ops.cast(inputs, self.compute_dtype)[:, : self.max_len, :, :N_COORDS]
         if mask is not None:
             mask = mask[:, : self.max_len]
-        points = ops.take(x, self.landmarks, axis=2)  # (B, T, P, 2)
-        x, kept = _compact(x, _kept_frames(points, mask))  # (B, T, 543, 2), (B, T)
+        # Only the selected points and the centre row are read: take them first, so
+        # the compaction below moves them and not all 543 rows (the served model's
+        # largest cost on short recordings; the outputs are the same).
+        n_points = len(self.landmarks)
+        rows = list(self.landmarks)
+        if self.center_index not in rows:
+            rows.append(self.center_index)
+        c = rows.index(self.center_index)
+        x = ops.take(x, rows, axis=2)  # (B, T, P or P + 1, 2)
+        x, kept = _compact(x, _kept_frames(x[:, :, :n_points], mask))
         nan = ops.full_like(x, float("nan"))
         x = ops.where(kept[:, :, None, None], x, nan)  # dropped frames -> NaN
 
-        centre, count = _nan_mean(x[:, :, self.center_index : self.center_index + 1], (1, 2))
+        centre, count = _nan_mean(x[:, :, c : c + 1], (1, 2))
         centre = ops.where(count > 0, centre, ops.full_like(centre, 0.5))  # (B, 1, 1, 2)
 
-        points = ops.take(x, self.landmarks, axis=2)  # (B, T, P, 2)
+        points = x[:, :, :n_points]  # (B, T, P, 2)
         var, count = _nan_mean(ops.square(points - centre), (1, 2))
         std = ops.sqrt(var)
         std = ops.where((count > 0) & (std > 1e-6), std, ops.ones_like(std))
