@@ -16,6 +16,11 @@ Agreement on untrained models compares near-uniform probabilities, where any rou
 flips the top-1; it is printed for completeness. The export step measures agreement and
 test accuracy on the trained model (`islr.export.tflite.export_tflite`).
 
+Unless `--no-before`, each run is also exported in float32 with the preprocessing as it
+was before it took the selected points first (`float32 before`: frames compacted over
+all 543 rows, the same outputs), and the ratios are given against it too: that is
+today's float32 export before this change, timed in the same run.
+
 `--profile ARCH` also prints where the time of the full-scale ARCH goes: each stage of
 the network (preprocessing, stem, blocks, head) timed as the difference between
 cumulative sub-models converted the same way, per variant. (The LiteRT Python package
@@ -128,6 +133,52 @@ def stage_profile(config, recordings, variants, repeats: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def preprocess_before(self, inputs, mask=None):
+    """`Preprocess.call` as it was before it took the selected points first: frames
+    compacted over all 543 rows. The same outputs; only its cost differs."""
+    from keras import ops
+
+    from islr.models import preprocessing as pre
+
+    x = ops.cast(inputs, self.compute_dtype)[:, : self.max_len, :, : pre.N_COORDS]
+    if mask is not None:
+        mask = mask[:, : self.max_len]
+    points = ops.take(x, self.landmarks, axis=2)
+    x, kept = pre._compact(x, pre._kept_frames(points, mask))
+    x = ops.where(kept[:, :, None, None], x, ops.full_like(x, float("nan")))
+    centre, count = pre._nan_mean(x[:, :, self.center_index : self.center_index + 1], (1, 2))
+    centre = ops.where(count > 0, centre, ops.full_like(centre, 0.5))
+    points = ops.take(x, self.landmarks, axis=2)
+    var, count = pre._nan_mean(ops.square(points - centre), (1, 2))
+    std = ops.sqrt(var)
+    std = ops.where((count > 0) & (std > 1e-6), std, ops.ones_like(std))
+    pos = (points - centre) / std
+    n_frames = ops.shape(pos)[1]
+    t = ops.arange(n_frames)[None, :, None, None]
+    zeros = ops.zeros_like(pos[:, :1])
+    vel = ops.concatenate([pos[:, 1:] - pos[:, :-1], zeros], axis=1)
+    acc = ops.concatenate([vel[:, 1:] - vel[:, :-1], zeros], axis=1)
+    acc = ops.where(t < n_frames - 2, acc, ops.zeros_like(acc))
+    width = len(self.landmarks) * pre.N_COORDS
+    feats = ops.concatenate(
+        [ops.reshape(v, (ops.shape(pos)[0], n_frames, width)) for v in (pos, vel, acc)], axis=-1
+    )
+    feats = ops.where(ops.isnan(feats), ops.zeros_like(feats), feats)
+    return ops.where(kept[:, :, None], feats, ops.zeros_like(feats))
+
+
+def convert_before(model) -> bytes:
+    """float32 TFLite of `model` with the earlier preprocessing (`preprocess_before`)."""
+    from islr.models.preprocessing import Preprocess
+
+    current = Preprocess.call
+    Preprocess.call = preprocess_before
+    try:
+        return convert_variants(model, ["float32"])["float32"]
+    finally:
+        Preprocess.call = current
+
+
 def flat_output(sub):
     import keras
 
@@ -153,6 +204,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="passes over the recordings")
     parser.add_argument("--max-recordings", type=int, default=None)
     parser.add_argument("--profile", nargs="*", default=[], help="architectures to profile")
+    parser.add_argument(
+        "--no-before",
+        action="store_true",
+        help="skip the float32 export with the earlier preprocessing (all 543 rows), "
+        "which the ratios are otherwise also given against",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -181,6 +238,8 @@ def main() -> None:
             t0 = time.perf_counter()
             contents = convert_variants(model, variants, calibration)
             convert_s = (time.perf_counter() - t0) / len(variants)
+            if not args.no_before:
+                contents = {"float32 before": convert_before(model), **contents}
             classifiers = {v: TFLiteClassifier(c, num_threads=1) for v, c in contents.items()}
             reference = keras_top1(model, recordings)
             agreement = {
@@ -193,7 +252,8 @@ def main() -> None:
             }
             ms = time_variants(classifiers, recordings, args.warmup, args.repeats)
             base = contents["float32"], ms["float32"]
-            for v in variants:
+            before = ms.get("float32 before")
+            for v in contents:
                 rows.append(
                     {
                         "scale": scale,
@@ -205,6 +265,14 @@ def main() -> None:
                         "p95 ms": np.percentile(ms[v], 95),
                         "mean ×f32": ms[v].mean() / base[1].mean(),
                         "p95 ×f32": np.percentile(ms[v], 95) / np.percentile(base[1], 95),
+                        "mean ×before": ms[v].mean() / before.mean()
+                        if before is not None
+                        else None,
+                        "p95 ×before": (
+                            np.percentile(ms[v], 95) / np.percentile(before, 95)
+                            if before is not None
+                            else None
+                        ),
                         "top-1 agreement": agreement[v],
                         "convert s": convert_s,
                     }

@@ -15,16 +15,19 @@ probabilities, one set of draws per recording):
 
 - `Augment.per_recording(frames)`: one recording at a time, composed of the functions
   above; what a `tf.data` `map` over recordings can call.
-- `Augment.batch(frames, lengths, max_len)`: a padded batch at once, which is what the
+- `Augment.select` per recording, then `Augment.batch` on a batch of them: what the
   training pipeline (`islr.training.data.make_batches`) uses. A `map` over recordings
   runs some 40 small ops per recording and was the pipeline's bottleneck (about 900
   recordings/s on 2 cores); over a batch the op overhead is paid once per 64
-  recordings. `batch_transform` is its pure function of drawn parameters: the rescale
-  becomes two gathers in time and a linear blend (the arithmetic of `tf.image.resize`),
-  the flip and affine one per-frame 2x2 map plus offset on x and y (z scaled and
-  shifted), and the removals a gather from a NaN frame. Given `rows` (the rows the
-  model reads, `model_rows`), it computes only those and writes NaN in the others,
-  which the model never reads: about 4.6x less data than 543 rows.
+  recordings. `select` keeps the rows the model reads (`model_rows`; all 543 when no
+  rows are given), mirrored when the recording's flip coin says so. `batch_transform`
+  is the batch's pure function of drawn parameters, on the recordings' frames laid end
+  to end (a ragged batch, so padding costs nothing): the rescale becomes two gathers in
+  time and a linear blend (the arithmetic of `tf.image.resize`), flip (x -> 1 - x) and
+  affine one per-frame 2x2 map plus offset on x and y (z scaled and shifted), the
+  removals a gather from a NaN frame; the blend, the map and the spread of the computed
+  rows over the 543 (NaN in the rows the model does not read) run as one XLA-compiled
+  pass. The result is the model's usual input: (B, T, 543, 3), NaN-padded.
 """
 
 from __future__ import annotations
