@@ -96,8 +96,8 @@ def train_throughput(arch: str, scale: str, batch: int, steps: int, tfrecords) -
 
 
 def input_throughput(tfrecords, batch: int, batches: int, mode: str) -> float:
-    from islr.models.landmarks import FACE_MIRROR_PAIRS
-    from islr.training.augment import AugmentConfig, make_augment
+    from islr.models.landmarks import DEFAULT_LANDMARKS, FACE_MIRROR_PAIRS
+    from islr.training.augment import AugmentConfig, make_augment, model_rows
     from islr.training.data import make_batches
 
     config = {
@@ -105,7 +105,9 @@ def input_throughput(tfrecords, batch: int, batches: int, mode: str) -> float:
         "default": AugmentConfig(),
         "all": AugmentConfig(rescale_p=1, mask_p=1, flip_p=1, affine_p=1, cutout_p=1),
     }[mode]
-    augment = make_augment(config, list(FACE_MIRROR_PAIRS)) if config else None
+    # as the trainer builds it: batched, on the rows the model reads
+    rows = model_rows(DEFAULT_LANDMARKS)
+    augment = make_augment(config, list(FACE_MIRROR_PAIRS), rows=rows) if config else None
     ds = make_batches(
         tfrecords.paths("train"), batch, training=True, augment=augment, seed=0, repeat=True
     )
