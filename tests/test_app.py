@@ -185,6 +185,12 @@ def test_settings_come_from_arguments_over_environment(tmp_path):
         load_settings(["--bogus"], {})
 
 
+def test_app_offline_switch_reaches_the_composer():
+    assert load_settings([], {}).composer().offline is False
+    assert load_settings(["--offline"], {}).composer().offline is True
+    assert load_settings([], {"ISLR_APP_OFFLINE": "1"}).composer().offline is True
+
+
 def test_probabilities_and_top_k():
     logits = np.zeros(250)
     logits[[7, 3, 9]] = [5.0, 4.0, 3.0]

@@ -29,6 +29,7 @@ ENV: dict[str, str] = {
     "composer_config": "ISLR_APP_COMPOSER_CONFIG",
     "composer_checkpoint": "ISLR_APP_COMPOSER_CHECKPOINT",
     "composer_backend": "ISLR_APP_COMPOSER_BACKEND",
+    "offline": "ISLR_APP_OFFLINE",
 }
 
 
@@ -49,6 +50,8 @@ class AppSettings(BaseModel):
     # With no T5 checkpoint on the machine, compose with the plain backend (labelled as
     # such on the page) instead of refusing to translate.
     composer_fallback: bool = True
+    # Never download the T5 model (HF_HUB_OFFLINE=1 does the same for every tool).
+    offline: bool = False
     top_k: int = Field(5, ge=1, le=250)
     animation_fps: float = Field(10.0, gt=0)
     animation_max_frames: int = Field(60, ge=1)
@@ -65,6 +68,8 @@ class AppSettings(BaseModel):
             update["checkpoint"] = self.composer_checkpoint
         if self.composer_backend:
             update["backend"] = self.composer_backend
+        if self.offline:
+            update["offline"] = True
         if self.composer_fallback and config.fallback is None:
             update["fallback"] = "plain"
         return config.model_copy(update=update)
@@ -89,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         default=None,
         help="refuse to translate when the T5 checkpoint is missing (default: plain fallback)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="never download the T5 model; use only the local Hugging Face cache",
     )
     parser.add_argument("--top-k", type=int)
     return parser
