@@ -158,6 +158,9 @@ def test_classify_twice_and_translate_in_a_browser(served_app, model_file, real_
 
             keywords = page.locator("code").filter(has_text=expected[0]).first
             expect(keywords).to_be_visible()
+            # the key words of the second classification may render a moment after its
+            # caption: wait for all of them before reading
+            expect(page.locator("p code")).to_have_count(len(expected), timeout=STEP_TIMEOUT_MS)
             words = [c.inner_text() for c in page.locator("p code").all()]
             assert words == expected, words
 
