@@ -174,6 +174,23 @@ def _detected(coords: np.ndarray) -> dict[str, int]:
     }
 
 
+def _extraction(video: str, out: str, coords: np.ndarray, frames, meta: dict) -> Extraction:
+    """What one extracted video holds, from its landmarks and the extractor's metadata."""
+    detected = _detected(coords)
+    return Extraction(
+        video=video,
+        out=out,
+        n_frames=len(frames),
+        source_fps=meta.get("fps"),
+        width=meta["width"],
+        height=meta["height"],
+        detected=detected,
+        warnings=_warnings(detected, len(frames)),
+        seconds=meta.get("seconds"),
+        cpu_seconds=meta.get("cpu_seconds"),
+    )
+
+
 def _warnings(detected: dict[str, int], n_frames: int) -> list[str]:
     out = []
     if detected["left_hand"] == 0 and detected["right_hand"] == 0:
@@ -262,19 +279,7 @@ def extract_video(
         os.replace(stage / rel, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    detected = _detected(coords)
-    result = Extraction(
-        video=str(video),
-        out=str(out),
-        n_frames=len(frames),
-        source_fps=meta.get("fps"),
-        width=meta["width"],
-        height=meta["height"],
-        detected=detected,
-        warnings=_warnings(detected, len(frames)),
-        seconds=meta.get("seconds"),
-        cpu_seconds=meta.get("cpu_seconds"),
-    )
+    result = _extraction(str(video), str(out), coords, frames, meta)
     for warning in result.warnings:
         log.warning("%s: %s", video, warning)
     log.info("%s", result.summary())
@@ -435,21 +440,7 @@ def extract_folder(
             rel = recording_relpath(row.participant_id, row.sequence_id)
             write_recording(stage / rel, coords, frames)
             index.append((rel, row.participant_id, row.sequence_id, row.sign))
-            detected = _detected(coords)
-            recordings.append(
-                Extraction(
-                    video=row.video,
-                    out=str(out / rel),
-                    n_frames=len(frames),
-                    source_fps=meta.get("fps"),
-                    width=meta["width"],
-                    height=meta["height"],
-                    detected=detected,
-                    warnings=_warnings(detected, len(frames)),
-                    seconds=meta.get("seconds"),
-                    cpu_seconds=meta.get("cpu_seconds"),
-                )
-            )
+            recordings.append(_extraction(row.video, str(out / rel), coords, frames, meta))
         shutil.rmtree(scratch)
         _write_csv(stage / CSV_NAME, index)
         (stage / SIGN_MAP_NAME).write_text(json.dumps(sign_map, indent=1) + "\n")
