@@ -109,3 +109,34 @@ def test_named_mode_names_a_signer_the_data_lacks():
     config = SplitConfig(mode="named", test_participants=[1000, 4242])
     with pytest.raises(ConfigError, match=r"\[4242\].*no valid recording"):
         assign_folds(table(n_participants=4), config)
+
+
+def test_every_fold_is_halved_by_participant_for_cross_validation():
+    from islr.data.split import evaluable_folds
+
+    config = SplitConfig(n_folds=4, eval_fold=2, seed=3)
+    manifest = assign_folds(table(), config)
+    assert evaluable_folds(manifest) == [0, 1, 2, 3]
+    for _fold, part in manifest.groupby("fold"):
+        # a participant sits in one half only, and both halves are there
+        assert part.groupby("participant_id")["half"].nunique().eq(1).all()
+        assert set(part["half"]) == {"val", "test"}
+    # the configured fold's halves are its validation and test splits
+    evaluated = manifest[manifest["fold"] == 2]
+    assert (evaluated["split"] == evaluated["half"]).all()
+    assert (manifest.loc[manifest["fold"] != 2, "split"] == "train").all()
+    # making fold 0 the evaluated one gives the same halves as cross-validation's fold 0
+    other = assign_folds(table(), SplitConfig(n_folds=4, eval_fold=0, seed=3))
+    assert other["half"].tolist() == manifest["half"].tolist()
+    fold0 = other[other["fold"] == 0]
+    assert (fold0["split"] == fold0["half"]).all()
+
+
+def test_a_fold_of_one_participant_cannot_be_evaluated():
+    from islr.data.split import evaluable_folds
+
+    # 5 participants in 4 folds: three folds hold one participant each
+    manifest = assign_folds(table(n_participants=5), SplitConfig(n_folds=4, seed=0))
+    sizes = manifest.groupby("fold")["participant_id"].nunique()
+    assert evaluable_folds(manifest) == sorted(int(k) for k in sizes[sizes >= 2].index)
+    assert len(evaluable_folds(manifest)) == 1

@@ -162,3 +162,43 @@ def test_manifest_without_eval_split_is_still_written(manifest, real_data_dir, t
     only_train = manifest.assign(split="train")
     record_set = write_tfrecords(only_train, real_data_dir, tmp_path / "s", progress=False)
     assert set(record_set.files) == {"train"} and record_set.eval_fold == -1
+
+
+def test_one_set_serves_every_fold_of_a_cross_validation(real_data_dir, tmp_path):
+    """Written once, the shards give each fold's train/val/test exactly as the split
+    assigns them when that fold is the evaluated one; a fold that does not exist fails
+    before anything reads the shards."""
+    from islr.data.tfrecord import check_folds
+    from islr.errors import ConfigError
+
+    recordings = ingest(real_data_dir, workers=1, progress=False)
+    valid, _ = validate_recordings(
+        recordings, ValidationConfig(), sign_map_for(real_data_dir), str(real_data_dir)
+    )
+    manifest = assign_folds(valid, SplitConfig(mode="random", n_folds=3, seed=1))
+    record_set = write_tfrecords(
+        manifest,
+        real_data_dir,
+        tmp_path / "shards",
+        TFRecordConfig(records_per_shard=2),
+        progress=False,
+    )
+    assert record_set.evaluable_folds() == [0, 1, 2]
+    for fold in (0, 1, 2):
+        view = record_set.for_fold(fold)
+        expected = assign_folds(
+            valid, SplitConfig(mode="random", n_folds=3, eval_fold=fold, seed=1)
+        )
+        for split in ("train", "val", "test"):
+            ids = sorted(int(e["sequence_id"]) for e in make_dataset(view.paths(split)))
+            want = sorted(expected.loc[expected["split"] == split, "sequence_id"].tolist())
+            assert ids == want, (fold, split)
+            assert view.counts[split] == len(want)
+    assert record_set.for_fold(0) is record_set  # the configured fold: the set itself
+    check_folds(record_set, [0, 1, 2])
+    with pytest.raises(ConfigError, match=r"fold\(s\) \[3\] do not exist"):
+        check_folds(record_set, [0, 3])
+    with pytest.raises(ConfigError, match="names a fold twice"):
+        check_folds(record_set, [1, 1])
+    with pytest.raises(ConfigError, match="fold 5 cannot be evaluated"):
+        record_set.for_fold(5)

@@ -107,23 +107,54 @@ def assign_folds(recordings: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
             raise ConfigError(f"split: {len(df)} recordings cannot make {config.n_folds} folds")
         df["fold"] = _random_folds(labels, config.n_folds, config.seed)
 
-    df["split"] = "train"
-    eval_idx = np.flatnonzero(df["fold"].to_numpy() == config.eval_fold)
-    eval_groups = groups[eval_idx]
+    df["half"] = _fold_halves(df, config)
+    df["split"] = np.where(
+        df["fold"].to_numpy() == config.eval_fold, df["half"].to_numpy(dtype=object), "train"
+    )
     if config.mode == "grouped":
-        if len(np.unique(eval_groups)) < 2:
+        eval_groups = np.unique(groups[df["fold"].to_numpy() == config.eval_fold])
+        if len(eval_groups) < 2:
             raise ConfigError(
                 f"split: evaluation fold {config.eval_fold} holds one participant "
                 f"({int(eval_groups[0])}), so it cannot be halved into validation and test "
                 "without sharing a participant. Lower n_folds or add participants."
             )
-        halves = _grouped_folds(labels[eval_idx], eval_groups, 2, config.seed)
-    else:
-        halves = _random_folds(labels[eval_idx], 2, config.seed)
-    split = df["split"].to_numpy(dtype=object)
-    split[eval_idx] = np.where(halves == 0, "val", "test")
-    df["split"] = split
     return _log_splits(df)
+
+
+def _fold_halves(df: pd.DataFrame, config: SplitConfig) -> np.ndarray:
+    """`val` or `test` for every recording: the half of its fold it falls in when that
+    fold is the one evaluated. Every fold is halved the same way (by participant in
+    grouped mode), so cross-validation evaluates each fold exactly as the configured
+    `eval_fold` is. A fold of one participant cannot be halved: its recordings get ""
+    and the fold cannot be evaluated (see `evaluable_folds`)."""
+    labels = df["label"].to_numpy()
+    groups = df["participant_id"].to_numpy()
+    folds = df["fold"].to_numpy()
+    half = np.full(len(df), "", dtype=object)
+    for fold in np.unique(folds):
+        idx = np.flatnonzero(folds == fold)
+        if config.mode == "grouped":
+            if len(np.unique(groups[idx])) < 2:
+                continue
+            halves = _grouped_folds(labels[idx], groups[idx], 2, config.seed)
+        else:
+            if len(idx) < 2:
+                continue
+            halves = _random_folds(labels[idx], 2, config.seed)
+        half[idx] = np.where(halves == 0, "val", "test")
+    return half
+
+
+def evaluable_folds(manifest: pd.DataFrame) -> list[int]:
+    """The folds that can be evaluated (cross-validation): those halved into validation
+    and test. A manifest without a `half` column (written before folds were all halved,
+    or `named` mode) can evaluate only the fold its `split` column evaluates."""
+    if "half" in manifest.columns:
+        halved = manifest[manifest["half"].isin(["val", "test"])]
+        both = halved.groupby("fold")["half"].nunique()
+        return sorted(int(k) for k in both[both == 2].index)
+    return sorted(int(k) for k in manifest.loc[manifest["split"] != "train", "fold"].unique())
 
 
 def _named_split(df: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
@@ -150,6 +181,8 @@ def _named_split(df: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     fold[train] = [others[fold_of[int(g)]] for g in groups[train]]
     df["fold"] = fold
     df["split"] = np.where(is_test, "test", np.where(is_val, "val", "train"))
+    # the named signers are the only evaluation: no other fold is halved
+    df["half"] = np.where(df["split"] == "train", "", df["split"])
     return df
 
 

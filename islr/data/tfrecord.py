@@ -12,9 +12,11 @@ fraction of a second instead of importing TensorFlow, which matters when convert
 94,477 recordings across many cores. Round trips through TensorFlow's own parser are
 tested.
 
-The records of the evaluation fold are written in separate shards for validation and
-test (a shard never mixes splits); `splits.json` beside the shards says which files
-hold which split and fold.
+Every fold is written in two halves of shards (by participant, see
+islr.data.split): the validation and the test half of that fold when it is the one
+evaluated. A shard never mixes splits, so the same set serves every fold of a
+cross-validation (`TFRecordSet.for_fold`). `splits.json` beside the shards says which
+files hold which split, fold and half.
 """
 
 from __future__ import annotations
@@ -35,14 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from islr.data.format import ROWS_PER_FRAME, atomic_write_bytes_via, read_recording
 from islr.data.outputs import check_output_dir, make_staging_dir, publish_staging
-from islr.errors import DataFolderError
+from islr.errors import ConfigError, DataFolderError
 from islr.parallel import parallel_map
 
 log = logging.getLogger(__name__)
 
 SPLITS_FILE = "splits.json"
 MANIFEST_FILE = "fold_manifest.csv"
-FEATURES = ("coordinates", "sign", "participant_id", "sequence_id")
 
 
 class TFRecordConfig(BaseModel):
@@ -68,14 +69,69 @@ class TFRecordSet(BaseModel):
     n_records: int
     eval_fold: int
     compression: str = "GZIP"
+    # fold -> {"val": shards, "test": shards}: how each fold splits when it is the one
+    # evaluated; folds that cannot be halved (one participant) are absent
+    halves: dict[int, dict[str, list[str]]] = Field(default_factory=dict)
 
     def paths(self, split: str) -> list[str]:
         if split not in self.files:
             raise KeyError(f"no split {split!r}; available: {sorted(self.files)}")
         return [os.path.join(self.directory, f) for f in self.files[split]]
 
-    def fold_paths(self, fold: int) -> list[str]:
-        return [os.path.join(self.directory, f) for f in self.folds[fold]]
+    def evaluable_folds(self) -> list[int]:
+        return sorted({self.eval_fold, *self.halves} - {-1})
+
+    def for_fold(self, fold: int | None) -> TFRecordSet:
+        """The same shards with `fold` evaluated (its validation and test halves) and
+        every other fold training: one fold of a cross-validation. None or the set's own
+        evaluation fold returns the set unchanged."""
+        if fold is None or fold == self.eval_fold:
+            return self
+        if fold not in self.halves:
+            raise ConfigError(
+                f"{self.directory}: fold {fold} cannot be evaluated; the set's evaluable "
+                f"folds are {self.evaluable_folds()} (folds {sorted(self.folds)} exist; a "
+                "fold is evaluable when it holds at least two participants, so it can be "
+                "halved into validation and test)"
+            )
+        files = {
+            "train": [f for k in sorted(self.folds) if k != fold for f in self.folds[k]],
+            "val": list(self.halves[fold]["val"]),
+            "test": list(self.halves[fold]["test"]),
+        }
+        counts = {split: sum(shard_records(f) for f in names) for split, names in files.items()}
+        return self.model_copy(
+            update={"files": files, "counts": counts, "eval_fold": fold}, deep=True
+        )
+
+
+def check_folds(record_set: TFRecordSet, folds: list[int]) -> None:
+    """ConfigError naming every requested fold the set cannot evaluate."""
+    if not folds:
+        raise ConfigError("folds: empty list; name at least one fold, e.g. folds: [0]")
+    if len(set(folds)) != len(folds):
+        raise ConfigError(f"folds: {folds} names a fold twice")
+    bad = [k for k in folds if k not in record_set.evaluable_folds()]
+    if bad:
+        missing = [k for k in bad if k not in record_set.folds]
+        why = (
+            f"fold(s) {missing} do not exist (the split has folds {sorted(record_set.folds)})"
+            if missing
+            else f"fold(s) {bad} hold fewer than two participants, so they cannot be halved "
+            "into validation and test"
+        )
+        raise ConfigError(
+            f"folds: {folds} cannot all be evaluated: {why}; evaluable folds: "
+            f"{record_set.evaluable_folds()}. Lower split n_folds or add participants."
+        )
+
+
+def shard_records(name: str) -> int:
+    """The record count in a shard's name (`fold{k}-{i}-{n}.tfrecords`)."""
+    try:
+        return int(Path(name).name.split(".")[0].rsplit("-", 1)[1])
+    except (IndexError, ValueError) as exc:
+        raise DataFolderError(f"{name}: not a shard name fold<k>-<i>-<n>.tfrecords") from exc
 
 
 # --- protobuf and TFRecord framing ---------------------------------------------------------
@@ -157,11 +213,6 @@ def record_chunks(data: list[bytes]) -> list[bytes]:
     ]
 
 
-def frame_record(data: bytes) -> bytes:
-    """One TFRecord holding `data`, as bytes."""
-    return b"".join(record_chunks([data]))
-
-
 # --- writing -------------------------------------------------------------------------------
 
 
@@ -194,22 +245,34 @@ def _write_shard(task: _ShardTask) -> tuple[str, int, int]:
     return final.name, n, final.stat().st_size
 
 
-def plan_shards(manifest: pd.DataFrame, config: TFRecordConfig) -> list[tuple[int, str, list]]:
-    """Group the manifest into shards: (fold, split, rows); a shard never mixes splits.
+def plan_shards(
+    manifest: pd.DataFrame, config: TFRecordConfig
+) -> list[tuple[int, str, str, pd.DataFrame]]:
+    """Group the manifest into shards: (fold, split, half, rows). A shard never mixes
+    splits or halves, so any fold's halves can later serve as validation and test.
 
     Rows are shuffled (seeded) within a fold so every shard holds a mix of signs and
     participants, which is what an interleaving reader expects.
     """
     rng = np.random.default_rng(config.seed)
+    half = (
+        manifest["half"]
+        if "half" in manifest.columns
+        else manifest["split"].where(manifest["split"] != "train", "")
+    )
+    half = half.fillna("").astype(str)
     plan = []
     for fold in sorted(manifest["fold"].unique()):
+        in_fold = manifest["fold"] == fold
         for split in ("train", "val", "test"):
-            part = manifest[(manifest["fold"] == fold) & (manifest["split"] == split)]
-            if part.empty:
-                continue
-            part = part.iloc[rng.permutation(len(part))]
-            for start in range(0, len(part), config.records_per_shard):
-                plan.append((int(fold), split, part.iloc[start : start + config.records_per_shard]))
+            for part in ("val", "test", ""):
+                rows = manifest[in_fold & (manifest["split"] == split) & (half == part)]
+                if rows.empty:
+                    continue
+                rows = rows.iloc[rng.permutation(len(rows))]
+                step = config.records_per_shard
+                for start in range(0, len(rows), step):
+                    plan.append((int(fold), split, part, rows.iloc[start : start + step]))
     return plan
 
 
@@ -238,7 +301,7 @@ def write_tfrecords(
     try:
         tasks, shard_split = [], []
         next_index: dict[int, int] = {}
-        for fold, split, rows in plan_shards(manifest, config):
+        for fold, split, part, rows in plan_shards(manifest, config):
             index = next_index.get(fold, 0)
             next_index[fold] = index + 1
             records = [
@@ -254,7 +317,7 @@ def write_tfrecords(
                     records=records,
                 )
             )
-            shard_split.append((fold, split))
+            shard_split.append((fold, split, part))
         results = list(
             parallel_map(
                 _write_shard, tasks, workers=config.workers, desc="tfrecords", progress=progress
@@ -263,10 +326,14 @@ def write_tfrecords(
         files: dict[str, list[str]] = {}
         folds: dict[int, list[str]] = {}
         counts: dict[str, int] = {}
-        for (fold, split), (name, n, _) in zip(shard_split, results, strict=True):
+        halves: dict[int, dict[str, list[str]]] = {}
+        for (fold, split, part), (name, n, _) in zip(shard_split, results, strict=True):
             files.setdefault(split, []).append(name)
             folds.setdefault(fold, []).append(name)
             counts[split] = counts.get(split, 0) + n
+            if part:
+                halves.setdefault(fold, {"val": [], "test": []})[part].append(name)
+        halves = {k: v for k, v in halves.items() if v["val"] and v["test"]}
         order = {"train": 0, "val": 1, "test": 2}
         files = dict(sorted(files.items(), key=lambda kv: order[kv[0]]))
         counts = dict(sorted(counts.items(), key=lambda kv: order[kv[0]]))
@@ -278,6 +345,7 @@ def write_tfrecords(
             counts=counts,
             n_records=sum(counts.values()),
             eval_fold=int(eval_folds[0]) if len(eval_folds) else -1,
+            halves=halves,
         )
         spec = record_set.model_dump(exclude={"directory"})
         (staging / SPLITS_FILE).write_text(json.dumps(spec, indent=2))
