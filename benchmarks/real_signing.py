@@ -35,7 +35,7 @@ def rotation_accuracy(
     data: Path, work: Path, test: tuple[int, int], run: Path, scale: Path, epochs: int | None
 ) -> dict:
     from islr.data.tfrecord import load_tfrecord_set
-    from islr.evaluation.metrics import classification_metrics, predict_test_split
+    from islr.evaluation.metrics import classification_metrics, predict_split
 
     tag = f"{test[0]}-{test[1]}"
     shards, out = work / f"tfr-{tag}", work / f"run-{tag}"
@@ -56,7 +56,7 @@ def rotation_accuracy(
 
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     record_set = load_tfrecord_set(shards)
-    predictions = predict_test_split(model, record_set)
+    predictions = predict_split(model, record_set)
     metrics = classification_metrics(predictions.probabilities, predictions.labels)
     return {
         "test_signers": list(test),

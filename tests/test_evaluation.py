@@ -49,15 +49,22 @@ def base_manifest(data_dir: Path) -> pd.DataFrame:
 
 
 def crafted_manifest(
-    manifest: pd.DataFrame, test_counts: dict[int, int], offset: int = 0
+    manifest: pd.DataFrame,
+    test_counts: dict[int, int],
+    offset: int = 0,
+    val_counts: dict[int, int] | None = None,
+    val_offset: int = 6,
 ) -> pd.DataFrame:
     """A one-fold manifest whose test split holds `test_counts[label]` recordings of each
-    label (taken in sequence_id order from `offset`); all other recordings train."""
+    label (taken in sequence_id order from `offset`), and likewise its validation split
+    `val_counts` from `val_offset`; all other recordings train."""
     m = manifest.sort_values("sequence_id").copy()
     m["fold"], m["split"] = 0, "train"
-    for label, count in test_counts.items():
-        rows = m.index[m["label"] == label][offset : offset + count]
-        m.loc[rows, "split"] = "test"
+    m = m.drop(columns=["half"], errors="ignore")
+    for split, counts, start in (("test", test_counts, offset), ("val", val_counts, val_offset)):
+        for label, count in (counts or {}).items():
+            rows = m.index[m["label"] == label][start : start + count]
+            m.loc[rows, "split"] = split
     return m
 
 

@@ -1,13 +1,18 @@
 """Registry and champion gate on a real MLflow sqlite store.
 
 Four tiny models are logged the way the training step logs them (lineage tags, `model`
-via mlflow.keras). Their output biases fix their accuracy on two crafted test splits:
+via mlflow.keras). Their output biases fix their accuracy on two crafted splits, whose
+validation halves hold the same labels as their test halves (other records), so the
+gate's default metric (validation accuracy) ranks them as below:
 
     model   predicts  split 1 (labels 0,0,0,1,1,2)   split 2 (other records: 0,1,1,2,2,2)
     a       0         0.5                            1/6
     b       1         1/3                            1/3
     c       2         1/6                            0.5
     none    5         0                              0
+
+A third split has validation labels 2,2,2,1,1,0 and test labels 0,0,0,1,1,2: `c` is the
+best on validation (0.5) and the worst on test (1/6).
 """
 
 from __future__ import annotations
@@ -77,15 +82,25 @@ def world(synth_dir, tmp_path_factory):
 
 def _world(synth_dir: Path, tmp: Path) -> dict:
     manifest = base_manifest(synth_dir)
-    split1 = write_set(crafted_manifest(manifest, {0: 3, 1: 2, 2: 1}), synth_dir, tmp / "s1")
-    split2 = write_set(
-        crafted_manifest(manifest, {0: 1, 1: 2, 2: 3}, offset=3), synth_dir, tmp / "s2"
+    one, two = {0: 3, 1: 2, 2: 1}, {0: 1, 1: 2, 2: 3}
+    split1 = write_set(
+        crafted_manifest(manifest, one, val_counts=one, val_offset=6), synth_dir, tmp / "s1"
     )
-    models, run_ids, evals1, evals2 = {}, {}, {}, {}
+    split2 = write_set(
+        crafted_manifest(manifest, two, offset=3, val_counts=two, val_offset=9),
+        synth_dir,
+        tmp / "s2",
+    )
+    split3 = write_set(
+        crafted_manifest(manifest, one, val_counts={0: 1, 1: 2, 2: 3}, val_offset=6),
+        synth_dir,
+        tmp / "s3",
+    )
+    models, run_ids, evals1, evals2, evals3 = {}, {}, {}, {}, {}
     for run, cls in PREDICTS.items():
         models[run] = biased_model([cls], seed=len(models), name="cnn")
         run_ids[run] = _log_like_training(models[run], run)
-        for split, out in ((split1, evals1), (split2, evals2)):
+        for split, out in ((split1, evals1), (split2, evals2), (split3, evals3)):
             out[run] = evaluate_model(
                 models[run],
                 split,
@@ -100,6 +115,7 @@ def _world(synth_dir: Path, tmp: Path) -> dict:
         "models": models,
         "e1": evals1,
         "e2": evals2,
+        "e3": evals3,
     }
 
 
@@ -143,7 +159,7 @@ def test_first_run_becomes_champion_and_a_worse_one_challenger(world, tmp_path):
     assert worse.champion_version == "1" and worse.challenger_version == "2"
     assert worse.new_value == 0.0 and worse.champion_value == pytest.approx(1 / 6)
     assert not worse.champion_reevaluated
-    assert worse.reason.startswith("not promoted: none (v2) test_accuracy 0.0000 vs champion v1")
+    assert worse.reason.startswith("not promoted: none (v2) val_accuracy 0.0000 vs champion v1")
     assert _aliases("gate-first") == {"champion": "1", "challenger": "2"}
     assert _tags("gate-first", "2")["gate_outcome"] == "challenger"
     registered = MlflowClient().get_registered_model("gate-first")
@@ -169,7 +185,7 @@ def test_a_better_run_takes_champion(world):
     assert decision.registered == {"b": "3", "a": "4"}
     assert decision.promoted and decision.run == "a" and decision.champion_version == "4"
     assert decision.previous_champion_version == "1" and decision.challenger_version == "3"
-    assert decision.reason.startswith("promoted: a (v4) test_accuracy 0.5000 vs champion v1")
+    assert decision.reason.startswith("promoted: a (v4) val_accuracy 0.5000 vs champion v1")
     assert _aliases("gate-better") == {
         "champion": "4",
         "challenger": "3",
@@ -218,19 +234,21 @@ def test_champion_from_another_split_is_reevaluated(world):
     config = RegistryConfig(model_name="gate-split")
     register_evaluations([world["e1"]["a"]], config)  # champion: 0.5 on split 1
     # b on split 2 (1/3) is worse than a's recorded 0.5, but a scores 1/6 on split 2
-    with pytest.raises(RegistryError, match=r"measured on test split .* pass the TFRecord set"):
+    with pytest.raises(
+        RegistryError, match=r"not measured on the new runs' records .* pass the TFRecord set"
+    ):
         register_evaluations([world["e2"]["b"]], config)
     assert len(MlflowClient().search_model_versions("name='gate-split'")) == 1  # unchanged
-    with pytest.raises(RegistryError, match="its test split is"):
+    with pytest.raises(RegistryError, match="its evaluated split is"):
         register_evaluations([world["e2"]["b"]], config, tfrecords=world["split1"])
 
     decision = register_evaluations([world["e2"]["b"]], config, tfrecords=world["split2"])
     assert decision.champion_reevaluated
     assert decision.champion_value == pytest.approx(1 / 6)
     assert decision.promoted and decision.champion_version == "2"
-    assert "re-evaluated on test split" in decision.reason
-    split2 = world["e2"]["b"].test_split_id
-    assert float(_tags("gate-split", "1")[f"test_accuracy_on_{split2}"]) == pytest.approx(1 / 6)
+    split2 = world["e2"]["b"].val_split_id
+    assert f"re-evaluated on {split2}" in decision.reason
+    assert float(_tags("gate-split", "1")[f"val_accuracy_on_{split2}"]) == pytest.approx(1 / 6)
 
 
 def test_champion_loads_from_the_registry_and_predicts_raw_frames(world, real_data_dir):
@@ -295,3 +313,19 @@ def test_a_run_over_the_serving_budget_may_not_become_champion(world):
     assert _aliases("gate-none") == {}
     with pytest.raises(RegistryError, match=r"ineligible: no evaluated run named \['zz'\]"):
         register_evaluations([e1["a"]], config, ineligible={"zz": over})
+
+
+def test_the_champion_is_chosen_on_validation_and_the_test_split_only_reported(world):
+    """On split 3, c is the best run on validation and the worst on test: the default
+    gate promotes c; ranking by test accuracy (biased selection) would pick a."""
+    e3 = world["e3"]
+    assert e3["c"].metric("val_accuracy") == pytest.approx(0.5)
+    assert e3["c"].metric("test_accuracy") == pytest.approx(1 / 6)
+    assert e3["a"].metric("val_accuracy") == pytest.approx(1 / 6)
+    decision = register_evaluations([e3["a"], e3["c"]], RegistryConfig(model_name="gate-val"))
+    assert decision.run == "c" and decision.promoted
+    assert decision.metric == "val_accuracy" and decision.new_value == pytest.approx(0.5)
+    assert decision.split_id == e3["c"].val_split_id != e3["c"].test_split_id
+    assert _aliases("gate-val")["champion"] == decision.registered["c"]
+    tags = _tags("gate-val", decision.registered["c"])
+    assert float(tags[f"val_accuracy_on_{e3['c'].val_split_id}"]) == pytest.approx(0.5)

@@ -88,8 +88,21 @@ class Latency(BaseModel):
     n: int = 0
 
 
+class CrossValidation(BaseModel):
+    """A run's scores over the folds of a cross-validation: per fold, mean and sample
+    sd, under MLflow metric names (`val_accuracy`, `test_macro_f1`, ...)."""
+
+    folds: list[int]
+    split_id: str  # identifies the folds' validation and test records together
+    per_fold: dict[str, list[float]]
+    mean: dict[str, float]
+    sd: dict[str, float]
+
+
 class Evaluation(BaseModel):
-    """One run's scores on one test split, with the lineage needed to register it."""
+    """One run's scores on one test split (and its validation split, which selection
+    uses), with the lineage needed to register it. Under cross-validation, `cv` holds
+    the scores over every fold, and the gate reads the fold means."""
 
     run: str
     architecture: str
@@ -108,10 +121,24 @@ class Evaluation(BaseModel):
     git_commit: str | None = None
     config_hash: str | None = None
     files: dict[str, str] = Field(default_factory=dict)  # kind -> local path
+    # the validation split's scores: what selection (the champion gate) ranks by, so the
+    # test split is only ever reported
+    validation: Metrics | None = None
+    n_val: int = 0
+    val_split_id: str | None = None
+    fold: int | None = None  # the evaluated fold
+    cv: CrossValidation | None = None
 
     def mlflow_metrics(self) -> dict[str, float]:
-        """The numbers under their MLflow metric names (`test_` prefix)."""
+        """The numbers under their MLflow metric names (`test_`, `val_` prefixes; under
+        cross-validation also `cv_mean_*` and `cv_sd_*`)."""
         out = {f"test_{k}": float(v) for k, v in self.metrics.model_dump().items()}
+        if self.validation is not None:
+            out.update({f"val_{k}": float(v) for k, v in self.validation.model_dump().items()})
+            out["val_n"] = float(self.n_val)
+        if self.cv is not None:
+            out.update({f"cv_mean_{k}": v for k, v in self.cv.mean.items()})
+            out.update({f"cv_sd_{k}": v for k, v in self.cv.sd.items()})
         for key in ("p50_ms", "p95_ms", "mean_ms"):
             value = getattr(self.latency, key)
             if value is not None:
@@ -121,13 +148,29 @@ class Evaluation(BaseModel):
         out["test_model_size_bytes"] = float(self.model_size_bytes)
         return out
 
-    def metric(self, name: str) -> float:
-        """A metric by its MLflow name (`test_accuracy`) or its plain name (`accuracy`)."""
+    def metric(self, name: str, folds: bool = True) -> float:
+        """A metric by its MLflow name (`val_accuracy`, `test_accuracy`) or plain name
+        (`accuracy`, read as the test split's). Under cross-validation, with `folds`,
+        the mean over the folds."""
         values = self.mlflow_metrics()
         key = name if name in values else f"test_{name}"
         if key not in values:
             raise KeyError(f"{self.run}: no metric {name!r}; available: {sorted(values)}")
+        if folds and self.cv is not None and key in self.cv.mean:
+            return self.cv.mean[key]
         return values[key]
+
+    def split_id_for(self, name: str, folds: bool = True) -> str:
+        """The records `metric(name)` is measured on: the folds' (cross-validation), the
+        validation split's (`val_*`) or the test split's."""
+        key = name if name in self.mlflow_metrics() else f"test_{name}"
+        if folds and self.cv is not None and key in self.cv.mean:
+            return self.cv.split_id
+        if key.startswith("val_"):
+            if self.val_split_id is None:
+                raise KeyError(f"{self.run}: no validation split was evaluated")
+            return self.val_split_id
+        return self.test_split_id
 
 
 class EvaluationOutput(NamedTuple):
@@ -339,17 +382,20 @@ def _predict_fn(model: keras.Model):
     return tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
 
-def predict_test_split(
-    model: keras.Model, tfrecords: TFRecordSet, config: EvaluationConfig | None = None
+def predict_split(
+    model: keras.Model,
+    tfrecords: TFRecordSet,
+    config: EvaluationConfig | None = None,
+    split: str = "test",
 ) -> Predictions:
-    """Softmax probabilities of every test record, sorted by sequence_id."""
+    """Softmax probabilities of every record of `split`, sorted by sequence_id."""
     import tensorflow as tf
 
     config = config or EvaluationConfig()
-    if "test" not in tfrecords.files or not tfrecords.counts.get("test"):
+    if split not in tfrecords.files or not tfrecords.counts.get(split):
         raise EvaluationError(
-            f"{tfrecords.directory}: the TFRecord set has no test split (splits: "
-            f"{sorted(tfrecords.files)}); write it from a fold manifest with a test split"
+            f"{tfrecords.directory}: the TFRecord set has no {split} split (splits: "
+            f"{sorted(tfrecords.files)}); write it from a fold manifest with a {split} split"
         )
 
     def to_item(record):
@@ -358,7 +404,7 @@ def predict_test_split(
             frames = frames[: config.max_frames]
         return frames, tf.shape(frames)[0], record["sign"], record["sequence_id"]
 
-    ds = make_dataset(tfrecords.paths("test")).map(to_item)
+    ds = make_dataset(tfrecords.paths(split)).map(to_item)
     # NaN frames are padding to the model's preprocessing layer, which masks them.
     ds = ds.padded_batch(
         config.batch_size,
@@ -388,7 +434,7 @@ def predict_test_split(
     order = np.argsort(sids_all, kind="stable")
     if len(np.unique(sids_all)) != len(sids_all):
         raise EvaluationError(
-            f"{tfrecords.directory}: test split has repeated sequence_id values; "
+            f"{tfrecords.directory}: {split} split has repeated sequence_id values; "
             "each recording must appear once"
         )
     return Predictions(softmax(scores[order]), labels_all[order], sids_all[order], samples)
@@ -468,9 +514,16 @@ def evaluate_model(
     lineage = dict(lineage or {})
     run = run or model.name
     architecture = architecture or lineage.get("architecture") or model.name
-    predictions = predict_test_split(model, tfrecords, config)
+    predictions = predict_split(model, tfrecords, config)
     probabilities, labels = predictions.probabilities, predictions.labels
     metrics = classification_metrics(probabilities, labels)
+    validation, val_split_id, n_val = None, None, 0
+    if tfrecords.counts.get("val"):
+        quiet = config.model_copy(update={"latency_samples": 0, "latency_warmup": 0})
+        val = predict_split(model, tfrecords, quiet, "val")
+        validation = classification_metrics(val.probabilities, val.labels)
+        val_split_id = split_fingerprint(val.sequence_ids, val.labels)
+        n_val = len(val.labels)
     latency = (
         measure_latency(model, predictions.samples, config.latency_warmup)
         if config.latency_samples
@@ -489,6 +542,10 @@ def evaluate_model(
         mlflow_run_id=mlflow_run_id,
         **{k: lineage.get(k) for k in ("data_md5", "fold_manifest_hash", "git_commit")},
         config_hash=lineage.get("config_hash"),
+        validation=validation,
+        n_val=n_val,
+        val_split_id=val_split_id,
+        fold=tfrecords.eval_fold if tfrecords.eval_fold >= 0 else None,
     )
     if out_dir is not None:
         evaluation.files = write_evaluation_files(evaluation, probabilities, out_dir, config)
@@ -560,7 +617,15 @@ def log_evaluation(
     client.log_batch(
         run_id,
         metrics=[Metric(k, v, now, 0) for k, v in evaluation.mlflow_metrics().items()],
-        tags=[RunTag("test_split_id", evaluation.test_split_id)],
+        tags=[
+            RunTag(key, str(value))
+            for key, value in (
+                ("test_split_id", evaluation.test_split_id),
+                ("val_split_id", evaluation.val_split_id),
+                ("fold", evaluation.fold),
+            )
+            if value is not None
+        ],
     )
     with tempfile.TemporaryDirectory() as tmp:
         dump = evaluation.model_dump(mode="json")

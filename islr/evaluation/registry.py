@@ -9,11 +9,15 @@ The gate, with the aliases it maintains:
 
 - `champion`: the model the app serves. It moves to the best new version only if that
   version beats the current champion on the configured metric (default
-  `test_accuracy`) by more than nothing and at least `min_improvement`, both measured on
-  the same test split. When the champion was measured on another split, its model
-  (`models:/<name>@champion`) is loaded and re-evaluated on the current one first; the
-  result is kept as a `<metric>_on_<split id>` tag on the champion's version, so the next
-  gate on that split does not evaluate it again. With no champion yet, the best new
+  `val_accuracy`: selection reads the validation split only, so the test split stays an
+  unbiased report; under cross-validation, the mean over the folds) by more than
+  nothing and at least `min_improvement`, both measured on the same records (split id).
+  Every new version keeps its value as a `<metric>_on_<split id>` tag. When the champion
+  was measured on other records, its model (`models:/<name>@champion`) is loaded and
+  re-evaluated on the current evaluated fold first, and the best new version is compared
+  on that same fold (under cross-validation the champion, trained on other folds,
+  cannot be scored on every fold fairly); the result is kept as a tag, so the next gate
+  on those records does not evaluate it again. With no champion yet, the best new
   version becomes champion.
 - `challenger`: the best new version that lost this gate (the best new version itself
   when the champion stayed, otherwise the runner-up of the new versions). When a single
@@ -60,9 +64,10 @@ DECISION_FILE = "promotion_decision.json"
 
 class RegistryConfig(BaseModel):
     model_name: str = DEFAULT_MODEL_NAME
-    # An MLflow metric name of an Evaluation (`test_accuracy`, `test_macro_f1`,
-    # `test_top5`, `test_latency_p50_ms`, ...).
-    metric: str = "test_accuracy"
+    # An MLflow metric name of an Evaluation (`val_accuracy`, `val_macro_f1`,
+    # `test_latency_p50_ms`, ...). Rank by a validation metric: choosing by a test metric
+    # biases the test score that is then reported.
+    metric: str = "val_accuracy"
     greater_is_better: bool = True
     # The new version must beat the champion by at least this much (in metric units).
     min_improvement: float = Field(0.0, ge=0)
@@ -84,6 +89,7 @@ class PromotionDecision(BaseModel):
     champion_reevaluated: bool = False
     challenger_version: str | None = None
     test_split_id: str
+    split_id: str  # the records the metric was compared on (validation, folds or test)
     registered: dict[str, str]  # run name -> new version
     reason: str
 
@@ -102,6 +108,12 @@ def version_tags(evaluation: Evaluation, tflite_uri: str | None = None) -> dict[
         "config_hash": evaluation.config_hash,
         "fold_manifest_hash": evaluation.fold_manifest_hash,
         "test_split_id": evaluation.test_split_id,
+        "val_split_id": evaluation.val_split_id,
+        "cv_split_id": evaluation.cv.split_id if evaluation.cv is not None else None,
+        "cv_folds": (
+            ",".join(map(str, evaluation.cv.folds)) if evaluation.cv is not None else None
+        ),
+        "fold": evaluation.fold,
         "mlflow_run_id": evaluation.mlflow_run_id,
         "tflite_uri": tflite_uri,
         **{k: repr(v) for k, v in evaluation.mlflow_metrics().items()},
@@ -135,28 +147,31 @@ def _champion_value(
     split_id: str,
     tfrecords: TFRecordSet | None,
     evaluation_config: EvaluationConfig | None,
-) -> tuple[float, bool]:
+    fold_split_id: str,
+) -> tuple[float, bool, str]:
     """The champion's metric on `split_id`: from its tags when it was measured there,
-    otherwise by re-evaluating its model on `tfrecords`. Returns (value, re-evaluated)."""
+    otherwise by re-evaluating its model on `tfrecords`' evaluated fold (split id
+    `fold_split_id`). Returns (value, re-evaluated, the split id it is measured on)."""
     tags = champion.tags or {}
+    for split in (split_id, fold_split_id):
+        remembered = f"{config.metric}_on_{split}"
+        if remembered in tags:
+            return float(tags[remembered]), False, split
+    # versions registered before `<metric>_on_<split>` tags existed
     if tags.get("test_split_id") == split_id and config.metric in tags:
-        return float(tags[config.metric]), False
-    remembered = f"{config.metric}_on_{split_id}"
-    if remembered in tags:
-        return float(tags[remembered]), False
+        return float(tags[config.metric]), False, split_id
     if tfrecords is None:
         raise RegistryError(
-            f"{config.model_name} version {champion.version} (champion) was measured on "
-            f"test split {tags.get('test_split_id', 'unknown')}, the new runs on "
-            f"{split_id}; pass the TFRecord set of the new runs (tfrecords=...) so the "
-            "champion can be re-evaluated on it"
+            f"{config.model_name} version {champion.version} (champion) was not measured "
+            f"on the new runs' records ({split_id}); pass the TFRecord set of the new runs "
+            "(tfrecords=...) so the champion can be re-evaluated on it"
         )
     log.info(
-        "champion %s v%s was measured on test split %s; re-evaluating it on %s",
+        "champion %s v%s was not measured on %s; re-evaluating it on %s",
         config.model_name,
         champion.version,
-        tags.get("test_split_id", "unknown"),
         split_id,
+        fold_split_id,
     )
     evaluation_config = evaluation_config or EvaluationConfig(
         latency_samples=50 if "latency" in config.metric else 0
@@ -165,15 +180,32 @@ def _champion_value(
     result = evaluate_model(
         model, tfrecords, run=tags.get("run", f"v{champion.version}"), config=evaluation_config
     )
-    if result.evaluation.test_split_id != split_id:
+    measured_on = result.evaluation.split_id_for(config.metric)
+    if measured_on != fold_split_id:
         raise RegistryError(
-            f"{tfrecords.directory}: its test split is {result.evaluation.test_split_id}, "
-            f"but the evaluations to register were measured on {split_id}; pass the "
-            "TFRecord set they were evaluated on"
+            f"{tfrecords.directory}: its evaluated split is {measured_on}, but the "
+            f"evaluations to register were measured on {fold_split_id}; pass the TFRecord "
+            "set they were evaluated on"
         )
     value = result.evaluation.metric(config.metric)
-    client.set_model_version_tag(config.model_name, champion.version, remembered, repr(value))
-    return value, True
+    client.set_model_version_tag(
+        config.model_name, champion.version, f"{config.metric}_on_{fold_split_id}", repr(value)
+    )
+    return value, True, fold_split_id
+
+
+def _common_split(evaluations: Sequence[Evaluation], metric: str, folds: bool) -> str:
+    """The records every evaluation measured `metric` on; RegistryError if they differ."""
+    by_split: dict[str, list[str]] = {}
+    for evaluation in evaluations:
+        by_split.setdefault(evaluation.split_id_for(metric, folds), []).append(evaluation.run)
+    if len(by_split) > 1:
+        detail = "; ".join(f"{s}: {', '.join(r)}" for s, r in by_split.items())
+        raise RegistryError(
+            f"runs measured {metric} on different records ({detail}); the gate compares "
+            "runs on the same split, so evaluate every run on the same TFRecord set"
+        )
+    return next(iter(by_split))
 
 
 def _improvement(new: float, old: float, greater_is_better: bool) -> float:
@@ -211,7 +243,7 @@ def register_evaluations(
     config = config or RegistryConfig()
     if not evaluations:
         raise RegistryError("no evaluations to register")
-    split_id = check_same_test_split(evaluations)
+    test_split_id = check_same_test_split(evaluations)
     names = [e.run for e in evaluations]
     if len(set(names)) != len(names):
         raise RegistryError(f"run names must be unique to register them; got {names}")
@@ -223,8 +255,11 @@ def register_evaluations(
             )
         try:
             evaluation.metric(config.metric)
+            evaluation.split_id_for(config.metric)
         except KeyError as exc:
             raise RegistryError(f"RegistryConfig.metric: {exc.args[0]}") from exc
+    split_id = _common_split(evaluations, config.metric, folds=True)
+    fold_split_id = _common_split(evaluations, config.metric, folds=False)
     tflite_uris = dict(tflite_uris or {})
     unknown = sorted(set(tflite_uris) - set(names))
     if unknown:
@@ -248,15 +283,23 @@ def register_evaluations(
 
     # The champion is measured before anything is registered, so that a failure there
     # leaves the registry as it was.
-    champion_value, reevaluated = None, False
+    champion_value, reevaluated, compared_on = None, False, split_id
     if champion is not None:
-        champion_value, reevaluated = _champion_value(
-            client, champion, config, split_id, tfrecords, evaluation_config
+        champion_value, reevaluated, compared_on = _champion_value(
+            client, champion, config, split_id, tfrecords, evaluation_config, fold_split_id
         )
+    # a champion measured only on the evaluated fold is compared with the best new
+    # version's value on that fold, not with its mean over folds
+    best_compared = best.metric(config.metric, folds=compared_on == split_id)
 
     registered: dict[str, str] = {}
     for evaluation in evaluations:
         tags = version_tags(evaluation, tflite_uris.get(evaluation.run))
+        tags[f"{config.metric}_on_{split_id}"] = repr(evaluation.metric(config.metric))
+        if fold_split_id != split_id:
+            tags[f"{config.metric}_on_{fold_split_id}"] = repr(
+                evaluation.metric(config.metric, folds=False)
+            )
         # A training run is one version: a pipeline re-run that reuses cached training
         # steps updates that version's tags instead of registering a duplicate.
         existing = _version_of_run(client, name, evaluation.mlflow_run_id)
@@ -283,21 +326,21 @@ def register_evaluations(
         promoted = True
         reason = (
             f"no {CHAMPION} yet: {best.run} (v{best_version}) becomes {CHAMPION} with "
-            f"{config.metric} {best_value:.4f} on test split {split_id}"
+            f"{config.metric} {best_value:.4f} on {split_id}"
         )
     elif best_version == holder:
         promoted = False
         reason = (
             f"not promoted: the best run {best.run} is the {CHAMPION} already (v{holder}, "
-            f"{config.metric} {best_value:.4f} on test split {split_id})"
+            f"{config.metric} {best_value:.4f} on {split_id})"
         )
     else:
-        gain = _improvement(best_value, champion_value, config.greater_is_better)
+        gain = _improvement(best_compared, champion_value, config.greater_is_better)
         promoted = gain > 0 and gain >= config.min_improvement
         how = "re-evaluated on" if reevaluated else "measured on"
         versus = (
-            f"{best.run} (v{best_version}) {config.metric} {best_value:.4f} vs {CHAMPION} "
-            f"v{champion.version} {champion_value:.4f} ({how} test split {split_id}); "
+            f"{best.run} (v{best_version}) {config.metric} {best_compared:.4f} vs {CHAMPION} "
+            f"v{champion.version} {champion_value:.4f} ({how} {compared_on}); "
             f"improvement {gain:+.4f}, required > 0 and >= {config.min_improvement:g}"
         )
         reason = ("promoted: " if promoted else "not promoted: ") + versus
@@ -343,7 +386,8 @@ def register_evaluations(
         champion_value=champion_value,
         champion_reevaluated=reevaluated,
         challenger_version=registered[challenger.run] if challenger is not None else None,
-        test_split_id=split_id,
+        test_split_id=test_split_id,
+        split_id=compared_on,
         registered=registered,
         reason=reason,
     )
