@@ -71,7 +71,8 @@ def test_written_report_markdown_and_html(runs, tmp_path):
     report = write_comparison(evaluations, probabilities, tmp_path / "reports")
     markdown = (tmp_path / "reports" / "comparison.md").read_text()
     assert markdown == report.markdown
-    header = next(line for line in markdown.splitlines() if line.startswith("| run"))
+    first_table = markdown.split("\n## ")[0]
+    header = next(line for line in first_table.splitlines() if line.startswith("| run"))
     columns = [c.strip() for c in header.strip("|").split("|")]
     assert columns == [
         "run",
@@ -84,14 +85,22 @@ def test_written_report_markdown_and_html(runs, tmp_path):
         "p50 latency (ms)",
         "size (MB)",
     ]
-    body = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
+    body = [line for line in first_table.splitlines() if line.startswith("| ")][1:]
     assert [line.split("|")[1].strip() for line in body] == ["mike", "zulu", "alpha", "ensemble"]
     cells = [c.strip() for c in body[-1].strip("|").split("|")]
     assert cells[2:] == ["7,000", "1.0000", "1.0000", "1.0000", "1.0000", "7.50", "6.00"]
     assert "test split `s1`, 4 recordings" in markdown.lower()
     html = (tmp_path / "reports" / "comparison.html").read_text()
-    assert html.count("<tr") == 5 and "<td>ensemble</td>" in html
+    assert html.split("</table>")[0].count("<tr") == 5 and "<td>ensemble</td>" in html
     assert report.best_run == "mike" and report.ensemble.accuracy == 1.0
+    # three runs of 4 records each: 3 pairs, none can be told apart on 4 records
+    assert [(p.run_a, p.run_b) for p in report.pairs] == [
+        ("mike", "zulu"),
+        ("mike", "alpha"),
+        ("zulu", "alpha"),
+    ]
+    assert report.warning == "these runs cannot be told apart on this data"
+    assert "## Pairwise comparison" in markdown and "cannot be told apart" in html
     assert report.rows[-1]["run"] == "ensemble" and report.test_split_id == "s1"
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
         "comparison.html",
@@ -121,6 +130,78 @@ def test_unmeasured_latency_reads_n_a(runs, tmp_path):
     evaluations[0] = evaluations[0].model_copy(update={"latency": Latency()})
     report = write_comparison(evaluations, probabilities, tmp_path)
     lines = [line for line in report.markdown.splitlines() if line.startswith("| ")]
-    rows = {line.split("|")[1].strip(): line for line in lines}
+    rows = {line.split("|")[1].strip(): line for line in lines if "−" not in line}
     assert "n/a" in rows["alpha"] and "n/a" in rows["ensemble"]
     assert report.rows[-1]["p50_ms"] is None
+
+
+def _fold(run: str, predicted: list[int], labels: list[int], fold: int, **kw) -> tuple:
+    probabilities = _probs(predicted)
+    evaluation = Evaluation(
+        run=run,
+        architecture="cnn",
+        metrics=classification_metrics(probabilities, np.array(labels)),
+        validation=classification_metrics(_probs(kw.get("val", labels)), np.array(labels)),
+        val_split_id=f"v{fold}",
+        latency=Latency(),
+        parameters=1000,
+        model_size_bytes=1_000_000,
+        n_test=len(labels),
+        test_split_id=f"t{fold}",
+        labels=labels,
+        fold=fold,
+    )
+    return evaluation, probabilities
+
+
+def test_cross_validation_summary_pairs_and_curves(tmp_path):
+    """Two runs on two folds of 4 test records. Fold accuracies, by hand:
+    a: 4/4 and 2/4 -> mean 0.75, sd sqrt(2 * 0.25^2 / 1) = 0.3536
+    b: 1/4 and 1/4 -> mean 0.25, sd 0
+    Pooled over the 8 records a is right on 6, b on 2; a alone right on 4 records
+    (b = 4), b alone on none (c = 0): McNemar's exact p = 2 * 0.5^4 = 0.125."""
+    labels = [0, 1, 2, 3]
+    folds = [
+        _fold("a", [0, 1, 2, 3], labels, 0),
+        _fold("b", [0, 0, 0, 0], labels, 0, val=[5, 5, 5, 5]),
+        _fold("a", [0, 1, 0, 0], labels, 1),
+        _fold("b", [0, 0, 0, 0], labels, 1, val=[5, 5, 5, 5]),
+    ]
+    evaluations = [e for e, _ in folds]
+    probabilities = [p for _, p in folds]
+    histories = {
+        "a": [{"val_loss": [2.0, 1.0], "val_accuracy": [0.5, 1.0]}] * 2,
+        "b": [{"val_loss": [2.0, float("nan")], "val_accuracy": [0.2, 0.2]}] * 2,
+    }
+    report = write_comparison(
+        evaluations, probabilities, tmp_path, histories=histories, n_resamples=2000
+    )
+    assert report.folds == [0, 1]
+    cv = {row["run"]: row for row in report.cv_rows}
+    assert cv["a"]["mean"]["test_accuracy"] == pytest.approx(0.75)
+    assert cv["a"]["sd"]["test_accuracy"] == pytest.approx(0.5**0.5 / 2)
+    assert cv["a"]["per_fold"]["test_accuracy"] == pytest.approx([1.0, 0.5])
+    assert cv["b"]["mean"]["test_accuracy"] == pytest.approx(0.25)
+    assert cv["b"]["sd"]["test_accuracy"] == 0.0
+    assert "| a     | 1.0000 ± 0.0000 | 0.7500 ± 0.3536 |" in report.markdown
+    (pair,) = report.pairs
+    assert (pair.run_a, pair.run_b, pair.b, pair.c) == ("a", "b", 4, 0)
+    assert pair.difference == pytest.approx(0.5)
+    assert pair.p_value == pytest.approx(0.125)
+    # the main table shows the first fold; selection reads validation (a: 1.0, b: 0.0)
+    assert report.best_run == "a" and "Fold 0 (the fold whose models" in report.markdown
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![validation curves](curves.png)" in report.markdown
+    assert "<img src='curves.png'" in (tmp_path / "comparison.html").read_text()
+
+
+def test_runs_on_different_folds_are_not_compared(tmp_path):
+    labels = [0, 1, 2, 3]
+    evaluations = [
+        _fold("a", labels, labels, 0)[0],
+        _fold("a", labels, labels, 1)[0],
+        _fold("b", labels, labels, 0)[0],
+        _fold("b", labels, labels, 2)[0],
+    ]
+    with pytest.raises(EvaluationError, match=r"runs a and b were not evaluated on the same"):
+        write_comparison(evaluations, None, tmp_path)

@@ -1,4 +1,4 @@
-"""The comparison across runs (the seed study's Table 1), as markdown and HTML.
+"""The comparison across runs (the seed study's Tables 1 and 2), as markdown and HTML.
 
 One row per run, sorted by test accuracy (then macro F1, then name), with its
 architecture, parameters, accuracy, top-5, macro F1, micro F1, p50 latency and model
@@ -6,6 +6,13 @@ size; then an `ensemble` row: the mean of the runs' softmax probabilities on the
 records, scored like a run. Its parameters, size and latency are the sums over the
 members (running them one after the other). Runs evaluated on different test records
 cannot be averaged record by record: the ensemble is refused with an error naming them.
+
+Under cross-validation (several folds per run) that table shows each run's first fold,
+and a second table gives every score's mean ± sd over the folds with the per-fold
+values. Then, for every pair of runs, the accuracy difference with its paired bootstrap
+interval and McNemar's p-value over the same test records (islr.evaluation.stats), and
+the validation curves of all runs overlaid (islr.evaluation.curves), as the study's
+Table 2 shows them.
 """
 
 from __future__ import annotations
@@ -23,12 +30,29 @@ from pydantic import BaseModel
 from islr.data.format import atomic_write_bytes_via
 from islr.evaluation.errors import EvaluationError, TestSplitMismatchError
 from islr.evaluation.metrics import Evaluation, Metrics, classification_metrics
+from islr.evaluation.stats import (
+    PairComparison,
+    format_mean_sd,
+    indistinguishable_warning,
+    pairs_markdown,
+    pairs_table,
+    pairwise_comparisons,
+)
 
 log = logging.getLogger(__name__)
 
 ENSEMBLE_ROW = "ensemble"
 MARKDOWN_FILE = "comparison.md"
 HTML_FILE = "comparison.html"
+CURVES_FILE = "curves.png"
+# Fold-summary column -> header: the mean ± sd of each score over the folds.
+CV_COLUMNS: dict[str, str] = {
+    "val_accuracy": "val accuracy",
+    "test_accuracy": "accuracy",
+    "test_top5": "top-5",
+    "test_macro_f1": "macro F1",
+    "test_micro_f1": "micro F1",
+}
 # Table column -> header as printed.
 COLUMNS: dict[str, str] = {
     "run": "run",
@@ -53,6 +77,11 @@ class ComparisonReport(BaseModel):
     ensemble: Metrics | None = None
     test_split_id: str | None = None
     best_run: str
+    folds: list[int] = []  # the folds of a cross-validation (empty: one fold)
+    cv_rows: list[dict] = []  # per run: mean, sd and per-fold values of each score
+    pairs: list[PairComparison] = []
+    warning: str | None = None  # set when no pair of runs can be told apart
+    curves_path: str | None = None
 
 
 def check_same_test_split(evaluations: Sequence[Evaluation]) -> str:
@@ -172,21 +201,64 @@ def to_markdown(table: pd.DataFrame, caption: str = "") -> str:
     return title + body + (f"\n\n{caption}\n" if caption else "\n")
 
 
-def to_html(table: pd.DataFrame, caption: str = "") -> str:
-    rows = _formatted(table).to_html(index=False, escape=True, border=0, classes="comparison")
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes_via(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def cv_table(summaries: Sequence[Evaluation]) -> pd.DataFrame:
+    """Per run (sorted by mean validation accuracy): each score's mean ± sd over the
+    folds, and the test accuracy of every fold."""
+    rows = []
+    for evaluation in summaries:
+        cv = evaluation.cv
+        if cv is None:
+            continue
+        row = {"run": evaluation.run}
+        for key, header in CV_COLUMNS.items():
+            if key in cv.mean:
+                row[header] = format_mean_sd(cv.mean[key], cv.sd[key])
+        row["accuracy per fold"] = ", ".join(
+            f"{k}: {v:.4f}"
+            for k, v in zip(cv.folds, cv.per_fold.get("test_accuracy", []), strict=False)
+        )
+        row["_order"] = -cv.mean.get("val_accuracy", cv.mean.get("test_accuracy", 0.0))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    return table.sort_values(["_order", "run"]).drop(columns="_order").reset_index(drop=True)
+
+
+def _best_on_validation(summaries: Sequence[Evaluation]) -> str | None:
+    """The run with the best validation accuracy (the fold mean under cross-validation):
+    the one selection picks; None when no run was scored on validation."""
+    scored = [e for e in summaries if e.validation is not None]
+    if not scored:
+        return None
+    return min(scored, key=lambda e: (-e.metric("val_accuracy"), e.run)).run
+
+
+def _cv_caption(folds: list[int]) -> str:
+    return (
+        f"Mean ± sample sd over folds {folds}; each fold evaluated on its own validation "
+        "and test halves (participants held out), the model trained on the other folds."
+    )
+
+
+def _html_page(sections: list[str]) -> str:
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Model comparison</title>"
         "<style>body{font-family:sans-serif;margin:2em}"
         "table.comparison{border-collapse:collapse}"
         "table.comparison td,table.comparison th{padding:4px 10px;border-bottom:1px solid #ddd;"
-        "text-align:right}table.comparison td:nth-child(-n+2){text-align:left}</style>"
-        "</head><body><h1>Model comparison</h1>\n"
-        f"{rows}\n<p>{html.escape(caption).replace('`', '')}</p>\n</body></html>\n"
+        "text-align:right}table.comparison td:nth-child(1){text-align:left}"
+        ".warning{color:#a00;font-weight:bold}</style>"
+        "</head><body><h1>Model comparison</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
 
 
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes_via(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+def _html_table(table: pd.DataFrame) -> str:
+    return table.to_html(index=False, escape=True, border=0, classes="comparison")
 
 
 def write_comparison(
@@ -194,20 +266,93 @@ def write_comparison(
     probabilities: Sequence[np.ndarray] | None,
     report_dir: str | os.PathLike[str],
     ensemble: bool = True,
+    *,
+    histories: dict[str, list[dict[str, list[float]]]] | None = None,
+    diverged: dict[str, list[bool]] | None = None,
+    n_resamples: int = 10_000,
+    seed: int = 0,
 ) -> ComparisonReport:
-    """Write `comparison.md` and `comparison.html` to `report_dir` (each atomically)."""
-    table, ensemble_metrics = comparison_table(evaluations, probabilities, ensemble)
-    splits = {e.test_split_id for e in evaluations}
+    """Write `comparison.md` and `comparison.html` (and `curves.png` with `histories`:
+    run -> one training history per fold) to `report_dir`, each atomically.
+
+    `evaluations` and `probabilities`: one per (run, fold), folds of a run in the same
+    order for every run; the first fold of each run fills the main table."""
+    from islr.evaluation.crossval import by_run, correctness, summarize_folds
+
+    summaries = summarize_folds(evaluations)
+    firsts = {run: folds[0] for run, folds in by_run(evaluations).items()}
+    first_probabilities = None
+    if probabilities is not None:
+        if len(probabilities) != len(evaluations):
+            raise EvaluationError(
+                f"{len(evaluations)} evaluations but {len(probabilities)} probability "
+                "arrays; pass one array per evaluation, in the same order"
+            )
+        index = {id(e): i for i, e in enumerate(evaluations)}
+        first_probabilities = [probabilities[index[id(e)]] for e in firsts.values()]
+    table, ensemble_metrics = comparison_table(list(firsts.values()), first_probabilities, ensemble)
+    first = list(firsts.values())
+    splits = {e.test_split_id for e in first}
     split = next(iter(splits)) if len(splits) == 1 else None
-    caption = _caption(evaluations[0].n_test, split, ensemble_metrics is not None)
+    caption = _caption(first[0].n_test, split, ensemble_metrics is not None)
     if split is None:
         caption = "The runs were evaluated on different test splits; sorted by accuracy."
+    folds = summaries[0].cv.folds if summaries[0].cv is not None else []
+    if folds:
+        caption = f"Fold {folds[0]} (the fold whose models are exported). " + caption
     markdown = to_markdown(table, caption)
+    html_sections = [
+        _html_table(_formatted(table)),
+        f"<p>{html.escape(caption).replace('`', '')}</p>",
+    ]
+
+    cv = cv_table(summaries)
+    if not cv.empty:
+        markdown += (
+            "\n## Cross-validation\n\n"
+            + cv.to_markdown(index=False, disable_numparse=True)
+            + f"\n\n{_cv_caption(folds)}\n"
+        )
+        html_sections += [
+            "<h2>Cross-validation</h2>",
+            _html_table(cv),
+            f"<p>{html.escape(_cv_caption(folds))}</p>",
+        ]
+
+    pairs: list[PairComparison] = []
+    warning = None
+    if probabilities is not None and split is not None and len(firsts) > 1:
+        pairs = pairwise_comparisons(
+            correctness(evaluations, probabilities), n_resamples=n_resamples, seed=seed
+        )
+        warning = indistinguishable_warning(pairs)
+        markdown += "\n## Pairwise comparison\n\n" + pairs_markdown(pairs)
+        html_sections += [
+            "<h2>Pairwise comparison</h2>",
+            _html_table(pairs_table(pairs)),
+            "<ul>" + "".join(f"<li>{html.escape(p.sentence())}</li>" for p in pairs) + "</ul>",
+        ]
+        if warning:
+            html_sections.append(f"<p class='warning'>Warning: {html.escape(warning)}.</p>")
+
     out = Path(report_dir)
+    curves_path = None
+    if histories:
+        from islr.evaluation.curves import comparison_curves_figure, figure_png
+
+        figure = comparison_curves_figure(histories, diverged)
+        curves_path = out / CURVES_FILE
+        atomic_write_bytes_via(curves_path, lambda tmp: Path(tmp).write_bytes(figure_png(figure)))
+        markdown += f"\n## Training curves\n\n![validation curves]({CURVES_FILE})\n"
+        html_sections += [
+            "<h2>Training curves</h2>",
+            f"<img src='{CURVES_FILE}' alt='validation loss and accuracy of every run'>",
+        ]
+
     md_path, html_path = out / MARKDOWN_FILE, out / HTML_FILE
     _write_text(md_path, markdown)
-    _write_text(html_path, to_html(table, caption))
-    log.info("comparison of %d runs written to %s and %s", len(evaluations), md_path, html_path)
+    _write_text(html_path, _html_page(html_sections))
+    log.info("comparison of %d runs written to %s and %s", len(firsts), md_path, html_path)
     rows = [
         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
         for row in table.to_dict(orient="records")
@@ -219,5 +364,14 @@ def write_comparison(
         rows=rows,
         ensemble=ensemble_metrics,
         test_split_id=split,
-        best_run=str(table.iloc[0]["run"]),
+        best_run=_best_on_validation(summaries) or str(table.iloc[0]["run"]),
+        folds=folds,
+        cv_rows=[
+            {"run": e.run, "mean": e.cv.mean, "sd": e.cv.sd, "per_fold": e.cv.per_fold}
+            for e in summaries
+            if e.cv is not None
+        ],
+        pairs=pairs,
+        warning=warning,
+        curves_path=str(curves_path) if curves_path else None,
     )
