@@ -28,9 +28,16 @@ def runs_url_from_summary(summary: str) -> str:
     return url
 
 
-def runs_table_metric(url: str, parent: str, metric: str, runs: list[str]) -> dict[str, str]:
+def runs_table_metric(
+    url: str,
+    parent: str,
+    metric: str,
+    runs: list[str],
+    screenshot: str = "mlflow-runs-table.png",
+) -> dict[str, str]:
     """Open `url`, show the `metric` column, expand the pipeline run `parent`, and return
-    what the table shows in that column for each of `runs` (nested under it)."""
+    what the table shows in that column for each of `runs` (nested under it); the page
+    goes to `screenshot` in the test output."""
     from playwright.sync_api import sync_playwright
 
     shown: dict[str, str] = {}
@@ -48,13 +55,15 @@ def runs_table_metric(url: str, parent: str, metric: str, runs: list[str]) -> di
                 "button[data-component-id*='runnamecellrenderer']"
             ).click()
             for name in runs:
-                row = page.get_by_role("row").filter(has_text=name).first
+                # the row whose name is `name`, not one whose name only starts with it
+                # (train_cnn, train_cnn_bigru)
+                row = page.get_by_role("row").filter(has=page.get_by_text(name, exact=True)).first
                 row.wait_for(timeout=30_000)
                 # the grid draws a row in parts (pinned name column, scrolled metrics)
                 parts = page.locator(f'[row-id="{row.get_attribute("row-id")}"]')
                 shown[name] = " | ".join(p.inner_text() for p in parts.all())
             OUTPUT.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(OUTPUT / "mlflow-runs-table.png"))
+            page.screenshot(path=str(OUTPUT / screenshot))
         finally:
             browser.close()
     return shown
