@@ -1,4 +1,5 @@
-"""The comparison table across runs (with the ensemble row), as markdown and HTML."""
+"""The comparison across runs and folds (table with the ensemble row, fold means ± sd,
+pairwise intervals, overlaid curves), as markdown and HTML on the pipeline's MLflow run."""
 
 from __future__ import annotations
 
@@ -10,22 +11,45 @@ from zenml import step
 
 from islr.evaluation.metrics import Evaluation
 from islr.evaluation.report import ComparisonReport, write_comparison
+from islr.training.trainer import TrainResult
 
 
 @step(experiment_tracker=True)
 def compare_runs(
     evaluations: list[Evaluation],
     probabilities: list[np.ndarray],
+    train_results: list[TrainResult],
     report_dir: str = "outputs/reports",
     ensemble: bool = True,
+    n_resamples: int = 10_000,
 ) -> Annotated[ComparisonReport, "comparison_report"]:
-    """`evaluations` and `probabilities`: one per run, in the same order (pass the
-    outputs of several `evaluate_model` steps as lists). Writes `comparison.md` and
-    `comparison.html` to `report_dir` and logs both, and the ensemble's metrics, to the
-    pipeline's MLflow run."""
-    report = write_comparison(evaluations, probabilities, report_dir, ensemble=ensemble)
+    """`evaluations`, `probabilities` and `train_results`: one per (run, fold), in the
+    same order (pass the outputs of several steps as lists). Writes `comparison.md`,
+    `comparison.html` and `curves.png` to `report_dir` and logs them, and the ensemble's
+    metrics, to the pipeline's MLflow run."""
+    histories: dict[str, list[dict[str, list[float]]]] = {}
+    diverged: dict[str, list[bool]] = {}
+    for result in train_results:
+        histories.setdefault(result.name, []).append(result.history)
+        diverged.setdefault(result.name, []).append(result.diverged)
+    report = write_comparison(
+        evaluations,
+        probabilities,
+        report_dir,
+        ensemble=ensemble,
+        histories=histories,
+        diverged=diverged,
+        n_resamples=n_resamples,
+    )
     mlflow.log_artifact(report.markdown_path, "comparison")
     mlflow.log_artifact(report.html_path, "comparison")
+    if report.curves_path:
+        mlflow.log_artifact(report.curves_path, "comparison")
+        # the study's Table 2, at the top of the run's artifacts
+        mlflow.log_artifact(report.curves_path)
+        mlflow.set_tag("training_curves", "curves.png")
+    for row in report.cv_rows:
+        mlflow.log_metrics({f"cv_mean_{k}_{row['run']}": v for k, v in row["mean"].items()})
     if report.ensemble is not None:
         mlflow.log_metrics(
             {f"ensemble_test_{k}": v for k, v in report.ensemble.model_dump().items()}

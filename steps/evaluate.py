@@ -26,13 +26,18 @@ def evaluate_model(
     tfrecords: TFRecordSet,
     config: EvaluationConfig | None = None,
     out_root: str = "outputs/evaluation",
+    fold: int | None = None,
 ) -> tuple[Annotated[Evaluation, "evaluation"], Annotated[np.ndarray, "test_probabilities"]]:
-    """Scores on the test split (probabilities: softmax, records in sequence_id order);
-    files under `<out_root>/<pipeline run id>/<run>/`."""
+    """Scores on the test and validation splits of `fold` (None: the split's own
+    evaluation fold); probabilities: softmax on the test split, records in sequence_id
+    order; files under `<out_root>/<pipeline run id>/<run>[/fold<k>]/`."""
+    tfrecords = tfrecords.for_fold(fold)
     client = MlflowClient()
     run_id = train_result.mlflow_run_id
     lineage = metrics.run_lineage(run_id, client) if run_id else {}
     out_dir = Path(out_root) / str(get_step_context().pipeline_run.id) / train_result.name
+    if fold is not None:
+        out_dir = out_dir / f"fold{fold}"
     result = metrics.evaluate_model(
         model,
         tfrecords,
@@ -45,10 +50,14 @@ def evaluate_model(
     )
     if run_id:
         metrics.log_evaluation(result.evaluation, run_id, client)
+    evaluation = result.evaluation
+    validation = evaluation.validation.model_dump() if evaluation.validation else {}
     get_step_context().add_output_metadata(
         {
-            **result.evaluation.metrics.model_dump(),
-            "test_split_id": result.evaluation.test_split_id,
+            **evaluation.metrics.model_dump(),
+            **{f"val_{k}": v for k, v in validation.items()},
+            "test_split_id": evaluation.test_split_id,
+            "fold": evaluation.fold if evaluation.fold is not None else -1,
         },
         "evaluation",
     )

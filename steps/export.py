@@ -36,11 +36,14 @@ def export_tflite(
     out_root: str = "outputs/tflite",
     log_to_mlflow: bool = True,
     tfrecords: TFRecordSet | None = None,
+    fold: int | None = None,
 ) -> Annotated[TFLiteExport, "tflite_export"]:
     """`data_dir`: an asl-signs folder whose recordings join the parity check (e.g. the
     pipeline's data); `config`: gate and measurement settings (ExportConfig);
     `tfrecords`: the shards the run trained on: the test split measures each serving
     variant's agreement and accuracy, the training split calibrates int8."""
+    if tfrecords is not None:
+        tfrecords = tfrecords.for_fold(fold)
     context = get_step_context()
     out = Path(out_root) / str(context.pipeline_run.id) / f"{train_result.name}.tflite"
     result = export_model(

@@ -9,6 +9,7 @@ from typing import Annotated
 from zenml import step
 
 from islr.data.tfrecord import TFRecordSet
+from islr.evaluation.crossval import summarize_folds
 from islr.evaluation.metrics import Evaluation, EvaluationConfig
 from islr.evaluation.registry import (
     PromotionDecision,
@@ -43,14 +44,17 @@ def register_models(
     tflite_uris: dict[str, str] | None = None,
     evaluation_config: EvaluationConfig | None = None,
     ineligible_runs: dict[str, str] | None = None,
+    fold: int | None = None,
 ) -> Annotated[PromotionDecision, "promotion_decision"]:
-    """`tfrecords`: the set the evaluations used, to re-evaluate a champion measured on
-    another split; `tflite_uris`: run name -> TFLite file, stored as a version tag;
+    """`evaluations`: one per (run, fold); each run registers its first fold's model,
+    ranked by the fold mean of the gate's metric. `tfrecords`: the set the evaluations
+    used, to re-evaluate a champion measured on other records (on `fold`, the first
+    fold); `tflite_uris`: run name -> TFLite file, stored as a version tag;
     `ineligible_runs`: run name -> why it may not become champion."""
     decision = register_evaluations(
-        evaluations,
+        summarize_folds(evaluations),
         config,
-        tfrecords=tfrecords,
+        tfrecords=tfrecords.for_fold(fold) if tfrecords is not None else None,
         tflite_uris=tflite_uris,
         evaluation_config=evaluation_config,
         ineligible=ineligible_runs,

@@ -97,27 +97,6 @@ def runs_table_url(tracking_uri: str, experiment_id: str) -> str:
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs"
 
 
-def _curves_overview(train_results: list[TrainResult]):
-    """Validation accuracy per epoch of every run, in one figure for the pipeline's run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4.5))
-    for result in train_results:
-        values = result.history.get("val_accuracy") or result.history.get("accuracy") or []
-        axis.plot(range(1, len(values) + 1), values, label=result.name)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("validation accuracy")
-    axis.set_title("islr: validation accuracy of each run")
-    axis.grid(alpha=0.3)
-    if train_results:
-        axis.legend(fontsize="small")
-    figure.tight_layout()
-    return figure
-
-
 # Tracked without `nested`: this step logs into the pipeline's own MLflow run, the parent
 # of the training runs, which also holds the comparison (compare_runs).
 @step(enable_cache=False, experiment_tracker=True)
@@ -209,8 +188,9 @@ def summarize_main(
         "That page is the experiment's runs table; MLflow opens an experiment on its GenAI "
         'overview otherwise, where the "Model training" switch (top left) leads to the same '
         f"table. The pipeline's run (`{parent.info.run_name}`) holds the comparison "
-        "(`comparison/`), the ensemble metrics and the curves of every run "
-        "(`training_curves.png`); expand it for one run per model with its test metrics.",
+        "(`comparison/`, with the pairwise intervals), the ensemble metrics and the "
+        "validation curves of every run (`training_curves.png`); expand it for one run per "
+        "model (and fold) with its validation and test metrics.",
     ]
     text = "\n".join(lines) + "\n"
     path = Path(summary_path)
@@ -219,7 +199,6 @@ def summarize_main(
     tmp.write_text(text)
     tmp.replace(path)
     mlflow.log_artifact(str(path))
-    mlflow.log_figure(_curves_overview(train_results), "training_curves.png")
     mlflow.set_tag("runs_table_url", runs_url)
     log.info("\n%s", text)
     return MarkdownString(text)

@@ -39,20 +39,26 @@ def train_on_cluster(
     cluster: TFJobSettings,
     scale: str = "full",
     out_root: str | None = None,
+    fold: int | None = None,
 ) -> tuple[Annotated[keras.Model, "model"], Annotated[TrainResult, "train_result"]]:
     """Launch the TFJob, wait for it, and load what its chief saved. `out_root` defaults
     to the artifact store (object storage every worker can reach); each pipeline run
     gets its own folder and job name."""
     run_id = str(get_step_context().pipeline_run.id)
+    tfrecords.for_fold(fold)  # a fold the set cannot evaluate fails here, not in the pod
+    name = config.name if fold is None else f"{config.name}-fold{fold}"
     root = out_root or f"{Client().active_stack.artifact_store.path.rstrip('/')}/tfjobs"
     job = tfjob_config_for_run(
         config,
         cluster,
         tfrecords_uri=tfrecords.directory,
-        out_uri=f"{root.rstrip('/')}/{run_id}/{config.name}",
-        suffix=run_id[:8],
+        out_uri=f"{root.rstrip('/')}/{run_id}/{name}",
+        suffix=run_id[:8] if fold is None else f"{run_id[:8]}-f{fold}",
+        fold=fold,
     )
-    lineage = start_tracking(config, scale, data_fingerprint, fold_manifest)
+    lineage = start_tracking(
+        config, scale, data_fingerprint, fold_manifest, tfrecords.for_fold(fold).eval_fold
+    )
     mlflow.set_tags({"tfjob": f"{cluster.namespace}/{job.name}", "workers": str(cluster.workers)})
     model_uri = run_tfjob(job)
     for uri in (job.result_uri, model_uri):

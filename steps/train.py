@@ -39,15 +39,21 @@ def train_model(
     config: RunConfig,
     scale: str = "quickstart",
     out_root: str = "outputs/runs",
+    fold: int | None = None,
 ) -> tuple[Annotated[keras.Model, "model"], Annotated[TrainResult, "train_result"]]:
     """`config` is the run's resolved configuration (a parameter, so any change to a run
-    or scale file re-runs the step instead of reusing a cached model)."""
-    lineage = start_tracking(config, scale, data_fingerprint, fold_manifest)
+    or scale file re-runs the step instead of reusing a cached model); `fold`: the fold
+    it is evaluated on (cross-validation; None: the split's own evaluation fold)."""
+    tfrecords = tfrecords.for_fold(fold)
+    lineage = start_tracking(config, scale, data_fingerprint, fold_manifest, tfrecords.eval_fold)
     # Named by what the training depends on, not by the pipeline run: a pipeline killed
     # mid-training and launched again finds the run's last finished epoch here and
     # resumes from it (BackupAndRestore) instead of starting over.
-    key = config_hash([lineage["config_hash"], lineage["data_md5"], lineage["fold_manifest_hash"]])
-    out_dir = Path(out_root) / f"{config.name}-{key[:12]}"
+    key = config_hash(
+        [lineage["config_hash"], lineage["data_md5"], lineage["fold_manifest_hash"], fold]
+    )
+    suffix = "" if fold is None else f"-fold{fold}"
+    out_dir = Path(out_root) / f"{config.name}{suffix}-{key[:12]}"
     result = train_run(config, tfrecords, out_dir, callbacks=[MlflowEpochLogger()])
     model = keras.saving.load_model(result.model_path, safe_mode=True)
     finish_tracking(model, result, config, lineage)
@@ -55,7 +61,11 @@ def train_model(
 
 
 def start_tracking(
-    config: RunConfig, scale: str, data_fingerprint: DataFingerprint, fold_manifest: pd.DataFrame
+    config: RunConfig,
+    scale: str,
+    data_fingerprint: DataFingerprint,
+    fold_manifest: pd.DataFrame,
+    fold: int | None = None,
 ) -> dict[str, str]:
     """Tag the active MLflow run with the run's lineage and log its parameters; shared
     by local and cluster training so both runs look the same in MLflow."""
@@ -69,6 +79,8 @@ def start_tracking(
         "fold_manifest_hash": manifest_hash(fold_manifest),
         "config_hash": config_hash(dump),
     }
+    if fold is not None and fold >= 0:
+        lineage["fold"] = str(fold)
     mlflow.set_tags(lineage)
     mlflow.log_params(flatten(dump))
     return lineage

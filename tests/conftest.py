@@ -140,3 +140,23 @@ def mlflow_store(folder: Path, experiment: str = "tests") -> Iterator[str]:
         yield uri
     finally:
         mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def embedded_like(tmp_path_factory) -> Path:
+    """The embedded data set's recipe (data.dvc meta): 20 signs x 8 signers x 3 takes."""
+    import yaml
+
+    from islr.data.synth import generate_dataset
+
+    meta = yaml.safe_load((Path(__file__).parents[1] / "data.dvc").read_text())["meta"]
+    out = tmp_path_factory.mktemp("embedded") / "data"
+    generate_dataset(
+        out,
+        n_signs=meta["signs"],
+        n_participants=meta["participants"],
+        per_sign=meta["per_sign"],
+        seed=meta["seed"],
+        workers=0,
+    )
+    return out

@@ -41,7 +41,7 @@ def _tfjob(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from islr.cluster.staging import run_worker
 
-    return run_worker(args.run, args.tfrecords, args.out, args.scratch)
+    return run_worker(args.run, args.tfrecords, args.out, args.scratch, args.fold)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker.add_argument("--run", required=True, help="the run file (JSON or YAML)")
     worker.add_argument("--tfrecords", required=True, help="shard folder: path or URI")
     worker.add_argument("--out", required=True, help="output folder: path or URI")
+    worker.add_argument("--fold", type=int, help="the fold to evaluate (cross-validation)")
     worker.add_argument(
         "--scratch", default="/tmp/islr-worker", help="local disk for staged shards/outputs"
     )

@@ -101,14 +101,17 @@ def stage_out(local_dir: str | os.PathLike[str], uri: str) -> None:
     log.info("outputs: copied %d files to %s", len(files), uri)
 
 
-def run_worker(run_file: str, tfrecords_uri: str, out_uri: str, scratch: str) -> int:
+def run_worker(
+    run_file: str, tfrecords_uri: str, out_uri: str, scratch: str, fold: int | None = None
+) -> int:
     """What each TFJob worker runs: shards in, `islr train`, the chief's outputs out."""
     from islr.cli import main
     from islr.training.distribute import is_chief
 
     shards = stage_in(tfrecords_uri, Path(scratch) / "shards")
     out = local_out(out_uri, Path(scratch) / "out")
-    code = main(["train", "--run", run_file, "--tfrecords", shards, "--out", out])
+    fold_args = [] if fold is None else ["--fold", str(fold)]
+    code = main(["train", "--run", run_file, "--tfrecords", shards, "--out", out, *fold_args])
     if code == 0 and is_chief() and out != out_uri:
         stage_out(out, out_uri)
     return code

@@ -50,6 +50,7 @@ TFJOB_PORT = 2222
 RUN_CONFIG_ENV = "ISLR_RUN_CONFIG"
 TFRECORDS_ENV = "ISLR_TFRECORDS"
 OUT_ENV = "ISLR_OUT"
+FOLD_ENV = "ISLR_FOLD"
 # What every worker runs. The run config is written from the environment to a file
 # because `islr train` reads a run YAML (JSON is valid YAML); `exec` hands the shell's
 # PID to Python so the operator's signals reach the training process. `islr cluster
@@ -58,7 +59,7 @@ OUT_ENV = "ISLR_OUT"
 WORKER_SCRIPT = (
     f'printf %s "${RUN_CONFIG_ENV}" > /tmp/islr-run.json && '
     f'exec islr cluster worker --run /tmp/islr-run.json --tfrecords "${TFRECORDS_ENV}" '
-    f'--out "${OUT_ENV}"'
+    f'--out "${OUT_ENV}" ${{{FOLD_ENV}:+--fold "${FOLD_ENV}"}}'
 )
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Pod names are `<job>-worker-<i>` and must stay within 63 characters.
@@ -143,6 +144,7 @@ class TFJobConfig(BaseModel):
     settings: TFJobSettings
     tfrecords_uri: str
     out_uri: str
+    fold: int | None = None  # the evaluated fold of a cross-validation
 
     @field_validator("name")
     @classmethod
@@ -250,6 +252,7 @@ def tfjob_config_for_run(
     tfrecords_uri: str,
     out_uri: str,
     suffix: str = "",
+    fold: int | None = None,
 ) -> TFJobConfig:
     """The job for one run. `suffix` keeps names unique per launch (e.g. a pipeline run
     id), so a retry of another launch never collides with a finished job."""
@@ -267,6 +270,7 @@ def tfjob_config_for_run(
         settings=settings,
         tfrecords_uri=tfrecords_uri,
         out_uri=out_uri,
+        fold=fold,
     )
 
 
@@ -284,6 +288,7 @@ def build_tfjob_manifest(job: TFJobConfig) -> dict[str, Any]:
         RUN_CONFIG_ENV: job.run.model_dump_json(),
         TFRECORDS_ENV: job.tfrecords_uri,
         OUT_ENV: job.out_uri,
+        **({FOLD_ENV: str(job.fold)} if job.fold is not None else {}),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         **s.env,
     }

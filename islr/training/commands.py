@@ -40,7 +40,7 @@ def _train(args: argparse.Namespace) -> int:
         config.train.epochs = args.epochs
     if args.batch_per_replica is not None:
         config.train.batch_per_replica = args.batch_per_replica
-    tfrecords = load_tfrecord_set(args.tfrecords)
+    tfrecords = load_tfrecord_set(args.tfrecords).for_fold(args.fold)
     result = train_run(config, tfrecords, args.out, verbose=args.keras_verbose)
     if is_chief():
         write_text_atomic(f"{args.out}/train_result.json", result.model_dump_json(indent=2))
@@ -176,5 +176,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--epochs", type=int, help="override the number of epochs")
     parser.add_argument("--batch-per-replica", type=int, help="override train.batch_per_replica")
+    parser.add_argument(
+        "--fold",
+        type=int,
+        help="evaluate this fold (validation on its first half) and train on the others: "
+        "one fold of a cross-validation (default: the set's own evaluation fold)",
+    )
     parser.add_argument("--keras-verbose", type=int, default=2, help="Keras progress (0-2)")
     parser.set_defaults(func=_train)
