@@ -4,6 +4,7 @@ validation) -> summary."""
 
 from zenml import pipeline
 
+from islr.export.tflite import ExportConfig
 from pipelines.data import data_steps
 from pipelines.training import step_suffix, train_steps
 from steps.compare import compare_runs
@@ -22,6 +23,7 @@ def main_pipeline(
     scales_dir: str = "configs/scales",
     training: dict | None = None,
     folds: list[int] | None = None,
+    export: dict | None = None,
 ):
     """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
     `scales_dir`; `training`: where each run trains (`backend: local | tfjob`,
@@ -29,9 +31,12 @@ def main_pipeline(
     every run trains once per fold, evaluated on that fold's validation and test halves
     (None: one fold, the split's `eval_fold`). Each run is evaluated and exported to
     TFLite (its first fold's model); the runs are then compared (fold means, paired
-    intervals, curves) and registered, and the champion gate decides on validation."""
+    intervals, curves) and registered, and the champion gate decides on validation.
+    `export`: the TFLite export settings of every run (islr.export.tflite.ExportConfig,
+    e.g. `variants: [float32, dynamic_int8]` to measure fewer serving variants)."""
     fingerprint, report, manifest, tfrecords = data_steps(data_dir)
     first_fold = folds[0] if folds else None
+    export_config = ExportConfig(**export) if export else None
     evaluations, probabilities, exports, results = [], [], [], []
     for name, fold, model, result in train_steps(
         tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir, training, folds
@@ -48,6 +53,7 @@ def main_pipeline(
                 export_tflite(
                     model=model,
                     train_result=result,
+                    config=export_config,
                     data_dir=data_dir,
                     tfrecords=tfrecords,
                     fold=fold,
