@@ -3,6 +3,9 @@ pairwise intervals, overlaid curves), as markdown and HTML on the pipeline's MLf
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import mlflow
@@ -46,8 +49,10 @@ def compare_runs(
     if report.curves_path:
         mlflow.log_artifact(report.curves_path, "comparison")
         # the study's Table 2, at the top of the run's artifacts
-        mlflow.log_artifact(report.curves_path)
-        mlflow.set_tag("training_curves", "curves.png")
+        with tempfile.TemporaryDirectory() as tmp:
+            top = Path(tmp) / "training_curves.png"
+            shutil.copyfile(report.curves_path, top)
+            mlflow.log_artifact(str(top))
     for row in report.cv_rows:
         mlflow.log_metrics({f"cv_mean_{k}_{row['run']}": v for k, v in row["mean"].items()})
     if report.ensemble is not None:
