@@ -63,7 +63,7 @@ RUNS = {"cee": 2, "ay": 0}  # on the test split: ay 0.5, cee 1/6
 @pipeline(enable_cache=False)
 def fan_in_pipeline(directory: str, report_dir: str, out_root: str, model_name: str):
     tfrecords = load_set(directory)
-    evaluations, probabilities = [], []
+    evaluations, probabilities, results = [], [], []
     for run, predicts in RUNS.items():
         model, result = train_stub(run=run, predicts=predicts, id=f"train_{run}")
         evaluation, probs = evaluate_model(
@@ -76,7 +76,13 @@ def fan_in_pipeline(directory: str, report_dir: str, out_root: str, model_name: 
         )
         evaluations.append(evaluation)
         probabilities.append(probs)
-    compare_runs(evaluations=evaluations, probabilities=probabilities, report_dir=report_dir)
+        results.append(result)
+    compare_runs(
+        evaluations=evaluations,
+        probabilities=probabilities,
+        train_results=results,
+        report_dir=report_dir,
+    )
     register_models(
         evaluations=evaluations,
         tfrecords=tfrecords,
@@ -88,7 +94,10 @@ def fan_in_pipeline(directory: str, report_dir: str, out_root: str, model_name: 
 @pytest.mark.slow
 def test_steps_fan_in(zenml_stack, synth_dir, tmp_path, monkeypatch, repo_root):
     monkeypatch.chdir(repo_root)
-    manifest = crafted_manifest(base_manifest(synth_dir), {0: 3, 1: 2, 2: 1})
+    # validation holds the same labels as test (other records): the gate, which reads
+    # validation, ranks the runs as the test split does
+    counts = {0: 3, 1: 2, 2: 1}
+    manifest = crafted_manifest(base_manifest(synth_dir), counts, val_counts=counts)
     shards = write_set(manifest, synth_dir, tmp_path / "set")
     reports = tmp_path / "reports"
     run = fan_in_pipeline(
@@ -133,7 +142,11 @@ def test_steps_fan_in(zenml_stack, synth_dir, tmp_path, monkeypatch, repo_root):
         # the comparison and the decision reached the pipeline's MLflow run
         pipeline_run = client.get_run(training_run.data.tags["mlflow.parentRunId"])
         artifacts = {a.path for a in client.list_artifacts(pipeline_run.info.run_id, "comparison")}
-        assert artifacts == {"comparison/comparison.md", "comparison/comparison.html"}
+        assert artifacts == {
+            "comparison/comparison.md",
+            "comparison/comparison.html",
+            "comparison/curves.png",
+        }
         assert pipeline_run.data.tags["gate_promoted"] == "true"
     finally:
         mlflow.set_tracking_uri(None)

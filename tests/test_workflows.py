@@ -151,32 +151,17 @@ def test_referenced_files_exist_and_pins_match(name):
         assert attribute in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
 
 
-def _pipeline_step_ids(runs: list[str]) -> set[str]:
-    """Step ids of the main pipeline, read from its source: each `steps.*` call is a
-    step named after the function, or `id=f"<prefix>{name}"` once per run."""
-    ids = set(DATA_STEPS)
-    # the main pipeline and the pipeline modules whose wiring it reuses
-    for path in (MAIN_PIPELINE, MAIN_PIPELINE.with_name("training.py")):
-        tree = ast.parse(path.read_text())
-        imported = {
-            alias.asname or alias.name
-            for node in tree.body
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("steps.")
-            for alias in node.names
-        }
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in imported):
-                continue
-            step_id = next((k.value for k in node.keywords if k.arg == "id"), None)
-            if isinstance(step_id, ast.JoinedStr):
-                prefix = "".join(v.value for v in step_id.values if isinstance(v, ast.Constant))
-                ids |= {f"{prefix}{run}" for run in runs}
-            else:
-                ids.add(node.func.id)
-    return ids
+def _pipeline_step_ids(params: dict) -> set[str]:
+    """Step ids of the main pipeline with these parameters, from its compiled graph (the
+    pipeline function run by ZenML without running any step)."""
+    from pipelines.main import main_pipeline
+
+    pipeline = main_pipeline.copy()
+    pipeline.prepare(**params)
+    return set(pipeline.invocations)
 
 
-def test_retrain_config_names_real_steps_and_valid_settings():
+def test_retrain_config_names_real_steps_and_valid_settings(zenml_stack):
     from zenml.config import DockerSettings, ResourceSettings
     from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
     from zenml.integrations.kubeflow.flavors.kubeflow_orchestrator_flavor import (
@@ -206,7 +191,7 @@ def test_retrain_config_names_real_steps_and_valid_settings():
         tree = ast.parse(MAIN_PIPELINE.read_text())
         main = next(n for n in tree.body if getattr(n, "name", "") == "main_pipeline")
         assert set(params) <= {a.arg for a in main.args.args}
-        allowed = _pipeline_step_ids(params["runs"])
+        allowed = _pipeline_step_ids(params)
     else:
         allowed = set(DATA_STEPS) | {"compare_runs", "register_models", "summarize_main"}
         for run in params["runs"]:
