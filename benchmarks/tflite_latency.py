@@ -14,7 +14,7 @@ repeated.
 
 Agreement on untrained models compares near-uniform probabilities, where any rounding
 flips the top-1; it is printed for completeness. The export step measures agreement and
-test accuracy on the trained model (`islr.export.tflite.export_tflite`).
+test accuracy on the trained model (`islr.export.tflite.export_keras_to_tflite`).
 
 Unless `--no-before`, each run is also exported in float32 with the preprocessing as it
 was before it took the selected points first (`float32 before`: frames compacted over

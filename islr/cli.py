@@ -13,7 +13,7 @@ import logging
 import sys
 import traceback
 
-from islr.errors import IslrError
+from islr.errors import ConfigError, IslrError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "islr.data.synth",
@@ -24,6 +24,27 @@ COMMAND_MODULES: tuple[str, ...] = (
     "islr.export.commands",
     "islr.landmarks.commands",
 )
+
+
+def config_from_flags(cls, flags: dict[str, str] | None = None, **values):
+    """Build a pydantic config from command-line values; a bad value is a ConfigError
+    naming the flag and the value, raised before any data is read. `flags` maps a field
+    to its flag where the flag is not `--field-name`."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:  # a rule across options, e.g. eval_fold < n_folds
+                problems.append(message)
+                continue
+            field = str(err["loc"][0])
+            flag = (flags or {}).get(field, "--" + field.replace("_", "-"))
+            problems.append(f"{flag} {values.get(field, err.get('input'))}: {message}")
+        raise ConfigError("; ".join(problems)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,11 @@ so that a user reading only the message can fix the input.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class IslrError(Exception):
     """Base class of every error the library raises on purpose."""
@@ -38,6 +43,15 @@ class ValidationFailedError(IslrError):
 
 class ConfigError(IslrError):
     """A configuration file or value is invalid."""
+
+
+def field_problems(exc: ValidationError, prefix: str = "") -> str:
+    """One `field: message (got value)` per wrong field of a pydantic ValidationError,
+    joined by "; ", each field's dotted path after `prefix` (e.g. "tfjob.")."""
+    return "; ".join(
+        f"{prefix}{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+        for err in exc.errors()
+    )
 
 
 class DataIntegrityError(IslrError):

@@ -22,13 +22,12 @@ from zenml.enums import ArtifactType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from islr.text import pairs
 from islr.text.composer import Composer
 from islr.text.config import ComposerConfig, FinetuneConfig
 from islr.text.finetune import TRAINING_FILE, ComposerCheckpoint, finetune
 from islr.text.metrics import Scores, evaluate_composer
 from islr.text.mlflow_model import MODEL_NAME, log_composer
-from islr.text.pairs import load_pairs as read_pairs
-from islr.text.pairs import split_pairs
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ def load_pairs(
     pairs_path: str | None = None, max_test_pairs: int | None = None
 ) -> tuple[Annotated[pd.DataFrame, "train_pairs"], Annotated[pd.DataFrame, "test_pairs"]]:
     """The pairs CSV (default: the shipped one), checked and split into train/test."""
-    train, test = split_pairs(read_pairs(pairs_path))
+    train, test = pairs.split_pairs(pairs.load_pairs(pairs_path))
     if max_test_pairs is not None:
         test = test.head(max_test_pairs)
     get_step_context().add_output_metadata({"n_pairs": len(train)}, "train_pairs")

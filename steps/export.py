@@ -19,8 +19,12 @@ from zenml import get_step_context, step
 from zenml.client import Client
 
 from islr.data.tfrecord import TFRecordSet
-from islr.export.tflite import ExportConfig, TFLiteExport, log_export_to_mlflow
-from islr.export.tflite import export_tflite as export_model
+from islr.export.tflite import (
+    ExportConfig,
+    TFLiteExport,
+    export_keras_to_tflite,
+    log_export_to_mlflow,
+)
 from islr.training.trainer import TrainResult
 from steps.keras_materializer import KerasModelMaterializer  # noqa: F401  (registers it)
 
@@ -46,7 +50,7 @@ def export_tflite(
         tfrecords = tfrecords.for_fold(fold)
     context = get_step_context()
     out = Path(out_root) / str(context.pipeline_run.id) / f"{train_result.name}.tflite"
-    result = export_model(
+    result = export_keras_to_tflite(
         model, out, config or ExportConfig(), data_dir=data_dir, tfrecords=tfrecords
     )
     if log_to_mlflow and train_result.mlflow_run_id:

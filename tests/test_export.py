@@ -31,7 +31,7 @@ from islr.export.tflite import (
     VariantReport,
     apply_gate,
     choose_variant,
-    export_tflite,
+    export_keras_to_tflite,
     keras_probabilities,
     log_export_to_mlflow,
     read_export_report,
@@ -39,7 +39,7 @@ from islr.export.tflite import (
 from islr.models.zoo import build_model
 from islr.training.config import load_run_config
 from islr.training.trainer import TrainResult
-from steps.export import export_tflite as export_step
+from steps.export import export_tflite
 from steps.keras_materializer import KerasModelMaterializer
 
 RUNS = (
@@ -89,7 +89,10 @@ def exported(repo_root, real_data_dir, tmp_path_factory):
     results = {}
     for run in RUNS:
         model = tiny_model(repo_root, run)
-        results[run] = (model, export_tflite(model, out / f"{run}.tflite", FAST, real_data_dir))
+        results[run] = (
+            model,
+            export_keras_to_tflite(model, out / f"{run}.tflite", FAST, real_data_dir),
+        )
     return results
 
 
@@ -176,7 +179,7 @@ def test_enforced_gate_publishes_no_model(exported, tmp_path):
     out = tmp_path / "cnn.tflite"
     config = FAST.model_copy(update={"gate": GateConfig(max_size_mb=0.001, enforce=True)})
     with pytest.raises(ExportGateError) as error:
-        export_tflite(model, out, config)
+        export_keras_to_tflite(model, out, config)
     assert str(out) in str(error.value) and "limit 0.001 MB" in str(error.value)
     assert not out.exists()
     report = read_export_report(tmp_path / "cnn.export.json")
@@ -201,14 +204,14 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path):
     out = tmp_path / "m.tflite"
     out.write_bytes(b"previous export")
     with pytest.raises(ConversionError, match=r"'svd'.*built-in ops only.*Svd"):
-        export_tflite(model, out, FAST)
+        export_keras_to_tflite(model, out, FAST)
     assert out.read_bytes() == b"previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["m.tflite"]
 
     features = keras.Input((None, 10))
     flat = keras.Model(features, keras.layers.Dense(250)(features))
     with pytest.raises(ConversionError, match=r"input shape \(None, None, 10\)"):
-        export_tflite(flat, tmp_path / "flat.tflite", FAST)
+        export_keras_to_tflite(flat, tmp_path / "flat.tflite", FAST)
 
 
 def test_bad_serving_input_is_named(exported, tmp_path):
@@ -234,7 +237,7 @@ def test_mixed_precision_model_serves_in_float32(repo_root, tmp_path):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert model.get_layer("stem").compute_dtype == "bfloat16"
-    export = export_tflite(model, tmp_path / "mixed.tflite", FAST)
+    export = export_keras_to_tflite(model, tmp_path / "mixed.tflite", FAST)
     assert export.gate_passed, export.gate_reason
     details = TFLiteClassifier(export.path).interpreter.get_output_details()
     assert details[0]["dtype"] == np.float32
@@ -394,7 +397,7 @@ def test_every_variant_is_measured_and_one_published(
 ):
     model = tiny_model(repo_root, "cnn_transformer", dim=64)
     config = ExportConfig(latency_warmup=1, latency_repeats=1, n_representative=5)
-    export = export_tflite(model, tmp_path / "m.tflite", config, real_data_dir, record_set)
+    export = export_keras_to_tflite(model, tmp_path / "m.tflite", config, real_data_dir, record_set)
     reports = {r.variant: r for r in export.variants}
     assert list(reports) == ["float32", "float16", "dynamic_int8", "int8"]
     # weights are most of the file: 2 bytes each in float16, 1 in the int8 variants
@@ -418,7 +421,7 @@ def test_every_variant_is_measured_and_one_published(
 def test_int8_needs_training_shards(repo_root, real_data_dir, tmp_path):
     model = tiny_model(repo_root, "cnn")
     config = ExportConfig(latency_warmup=1, latency_repeats=1, variants=["int8"])
-    export = export_tflite(model, tmp_path / "m.tflite", config, real_data_dir)
+    export = export_keras_to_tflite(model, tmp_path / "m.tflite", config, real_data_dir)
     # no shards: float32 (always measured) alone, agreement on the parity recordings
     assert [r.variant for r in export.variants] == ["float32"]
     assert export.variants[0].agreement_on == "parity" and export.variant == "float32"
@@ -452,7 +455,7 @@ def tiny_training(
 @pipeline(enable_cache=False)
 def tiny_export_pipeline(repo_root: str, data_dir: str, out_root: str):
     model, result = tiny_training(repo_root)
-    export_step(model, result, config=FAST, data_dir=data_dir, out_root=out_root, id="export_cnn")
+    export_tflite(model, result, config=FAST, data_dir=data_dir, out_root=out_root, id="export_cnn")
 
 
 @pytest.mark.slow

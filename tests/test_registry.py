@@ -33,12 +33,12 @@ from islr.data.format import read_recording
 from islr.evaluation.errors import RegistryError, TestSplitMismatchError
 from islr.evaluation.metrics import EvaluationConfig, evaluate_model, run_lineage
 from islr.evaluation.registry import (
-    DEFAULT_MODEL_NAME,
     RegistryConfig,
     load_champion,
     log_decision,
     register_evaluations,
 )
+from islr.evaluation.registry_names import MODEL_NAME
 from islr.training.tracking import model_signature
 
 PREDICTS = {"a": 0, "b": 1, "c": 2, "none": 5}
@@ -253,7 +253,7 @@ def test_champion_from_another_split_is_reevaluated(world):
 
 def test_champion_loads_from_the_registry_and_predicts_raw_frames(world, real_data_dir):
     decision = register_evaluations([world["e1"]["a"]])
-    assert decision.model_name == DEFAULT_MODEL_NAME == "islr-sign-classifier"
+    assert decision.model_name == MODEL_NAME == "islr-sign-classifier"
     model = mlflow.keras.load_model("models:/islr-sign-classifier@champion")
     frames = read_recording(next(Path(real_data_dir).rglob("*.parquet")))[None]
     assert np.isnan(frames).any()  # raw MediaPipe output: undetected parts are NaN

@@ -218,7 +218,7 @@ def _in_cluster(directory: Path) -> TFJobClient:
 
 
 class TFJobClient:
-    """Create, read and delete TFJobs; API errors become one line naming the credentials'
+    """Create and read TFJobs; API errors become one line naming the credentials'
     source (kubeconfig file and context, or the service account)."""
 
     def __init__(self, api_client: kubernetes.client.ApiClient, source: str) -> None:
@@ -259,16 +259,6 @@ class TFJobClient:
             "GET",
             f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}",
             self.api.get_namespaced_custom_object,
-            namespace,
-            PLURAL,
-            name,
-        )
-
-    def delete_tfjob(self, namespace: str, name: str) -> dict[str, Any]:
-        return self._call(
-            "DELETE",
-            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}",
-            self.api.delete_namespaced_custom_object,
             namespace,
             PLURAL,
             name,

@@ -39,7 +39,7 @@ from islr.cluster.kube import (
     TFJobClient,
     kube_client,
 )
-from islr.errors import ConfigError
+from islr.errors import ConfigError, field_problems
 from islr.training.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -176,11 +176,7 @@ def load_cluster_settings(path: str | os.PathLike[str]) -> TFJobSettings:
     try:
         return TFJobSettings.model_validate(data["tfjob"])
     except ValidationError as exc:
-        fields = "; ".join(
-            f"tfjob.{'.'.join(str(p) for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"{path}: {fields}") from exc
+        raise ConfigError(f"{path}: {field_problems(exc, 'tfjob.')}") from exc
 
 
 class TrainingBackend(BaseModel):
@@ -213,11 +209,9 @@ class TrainingBackend(BaseModel):
         try:
             return TFJobSettings.model_validate(values)
         except ValidationError as exc:
-            fields = "; ".join(
-                f"training.{'.'.join(str(p) for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise ConfigError(f"training (cluster {self.cluster}): {fields}") from exc
+            raise ConfigError(
+                f"training (cluster {self.cluster}): {field_problems(exc, 'training.')}"
+            ) from exc
 
 
 def training_backend(value: dict[str, Any] | None) -> TrainingBackend:
@@ -225,11 +219,7 @@ def training_backend(value: dict[str, Any] | None) -> TrainingBackend:
     try:
         return TrainingBackend.model_validate(value or {})
     except ValidationError as exc:
-        fields = "; ".join(
-            f"training.{'.'.join(str(p) for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"pipeline parameter {fields}") from exc
+        raise ConfigError(f"pipeline parameter {field_problems(exc, 'training.')}") from exc
 
 
 def job_name(run_name: str, suffix: str = "") -> str:

@@ -11,7 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
-from islr.errors import ConfigError, OutputFolderError
+from islr.cli import config_from_flags
+from islr.errors import OutputFolderError
 
 log = logging.getLogger(__name__)
 
@@ -71,26 +72,6 @@ def _md5(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(cls, flags: dict[str, str], **values):
-    """Build a pydantic config from command-line values; a bad value is a ConfigError
-    naming the flag and the value, raised before any data is read."""
-    from pydantic import ValidationError
-
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            message = err["msg"].removeprefix("Value error, ")
-            if not err["loc"]:  # a rule across options, e.g. eval_fold < n_folds
-                problems.append(message)
-                continue
-            field = str(err["loc"][0])
-            flag = flags.get(field, "--" + field.replace("_", "-"))
-            problems.append(f"{flag} {values.get(field, err.get('input'))}: {message}")
-        raise ConfigError("; ".join(problems)) from None
-
-
 def _prepare(args: argparse.Namespace, out_dir: str | None = None):
     """Everything checked before any recording is read: the options, the data folder,
     its sign map, the report folder and the output folder."""
@@ -98,7 +79,7 @@ def _prepare(args: argparse.Namespace, out_dir: str | None = None):
     from islr.data.outputs import check_output_dir
     from islr.data.validate import ValidationConfig
 
-    config = _config(
+    config = config_from_flags(
         ValidationConfig,
         {"max_invalid_fraction": "--max-invalid-fraction"},
         max_invalid_fraction=args.max_invalid_fraction,
@@ -142,7 +123,7 @@ def _tfrecords(args: argparse.Namespace) -> int:
     from islr.data.tfrecord import TFRecordConfig, write_tfrecords
     from islr.data.validate import enforce_gate
 
-    split_config = _config(
+    split_config = config_from_flags(
         SplitConfig,
         {},
         mode=args.mode,
@@ -152,7 +133,7 @@ def _tfrecords(args: argparse.Namespace) -> int:
         val_participants=args.val_participants,
         test_participants=args.test_participants,
     )
-    tfrecord_config = _config(
+    tfrecord_config = config_from_flags(
         TFRecordConfig, {}, records_per_shard=args.records_per_shard, workers=args.workers
     )
     root, sign_map, config = _prepare(args, args.out_dir)

@@ -18,7 +18,6 @@ when the invalid fraction exceeds the configured limit.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import os
 from pathlib import Path
@@ -427,7 +426,3 @@ def enforce_gate(report: ValidationReport, report_path: str | None = None) -> No
     if report_path:
         message += f". Full report: {report_path}"
     raise ValidationFailedError(message)
-
-
-def report_from_json(path: str | os.PathLike[str]) -> ValidationReport:
-    return ValidationReport.model_validate(json.loads(Path(path).read_text()))

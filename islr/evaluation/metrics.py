@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from islr.data.format import ROWS_PER_FRAME, atomic_write_bytes_via, index_to_sign
 from islr.data.tfrecord import TFRecordSet, make_dataset
 from islr.evaluation.errors import EvaluationError
+from islr.export.runtime import softmax
 
 if TYPE_CHECKING:
     import keras
@@ -187,13 +188,6 @@ class Predictions(NamedTuple):
 
 
 # --- scores --------------------------------------------------------------------------------
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _check_scores(probabilities: np.ndarray, labels: np.ndarray) -> None:
@@ -440,7 +434,9 @@ def predict_split(
     return Predictions(softmax(scores[order]), labels_all[order], sids_all[order], samples)
 
 
-def measure_latency(model: keras.Model, recordings: list[np.ndarray], warmup: int = 3) -> Latency:
+def measure_keras_latency(
+    model: keras.Model, recordings: list[np.ndarray], warmup: int = 3
+) -> Latency:
     """Milliseconds per recording, one recording per call (batch 1), after `warmup`
     untimed calls; p50/p95 over the timed ones."""
     if len(recordings) <= warmup:
@@ -525,7 +521,7 @@ def evaluate_model(
         val_split_id = split_fingerprint(val.sequence_ids, val.labels)
         n_val = len(val.labels)
     latency = (
-        measure_latency(model, predictions.samples, config.latency_warmup)
+        measure_keras_latency(model, predictions.samples, config.latency_warmup)
         if config.latency_samples
         else Latency()
     )

@@ -46,6 +46,7 @@ from pydantic import BaseModel, Field
 from islr.data.tfrecord import TFRecordSet
 from islr.evaluation.errors import RegistryError
 from islr.evaluation.metrics import Evaluation, EvaluationConfig, evaluate_model
+from islr.evaluation.registry_names import CHALLENGER, CHAMPION, MODEL_NAME, PREVIOUS_CHAMPION
 from islr.evaluation.report import check_same_test_split
 
 if TYPE_CHECKING:
@@ -55,15 +56,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "islr-sign-classifier"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS_CHAMPION = "previous_champion"
 DECISION_FILE = "promotion_decision.json"
 
 
 class RegistryConfig(BaseModel):
-    model_name: str = DEFAULT_MODEL_NAME
+    model_name: str = MODEL_NAME
     # An MLflow metric name of an Evaluation (`val_accuracy`, `val_macro_f1`,
     # `test_latency_p50_ms`, ...). Rank by a validation metric: choosing by a test metric
     # biases the test score that is then reported.
@@ -130,7 +127,7 @@ def _alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion 
         return None
 
 
-def load_champion(model_name: str = DEFAULT_MODEL_NAME) -> keras.Model:
+def load_champion(model_name: str = MODEL_NAME) -> keras.Model:
     """The champion's Keras model from the registry; it takes raw frames
     (batch, T, 543, 3) and returns 250 logits."""
     import mlflow

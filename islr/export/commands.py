@@ -12,7 +12,7 @@ def _tflite(args: argparse.Namespace) -> int:
     from islr.export.tflite import (
         ExportConfig,
         GateConfig,
-        export_tflite,
+        export_keras_to_tflite,
         load_keras_model,
         log_export_to_mlflow,
     )
@@ -35,7 +35,9 @@ def _tflite(args: argparse.Namespace) -> int:
 
         tfrecords = load_tfrecord_set(args.tfrecords)
     model = load_keras_model(args.model)
-    result = export_tflite(model, args.out, config, data_dir=args.data_dir, tfrecords=tfrecords)
+    result = export_keras_to_tflite(
+        model, args.out, config, data_dir=args.data_dir, tfrecords=tfrecords
+    )
     if args.mlflow_run_id:
         result = log_export_to_mlflow(result, args.mlflow_run_id, args.tracking_uri)
     if args.json:

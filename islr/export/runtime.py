@@ -44,6 +44,15 @@ def load_interpreter(
     raise ValueError(f"runtime must be 'litert' or 'tensorflow', got {runtime!r}")
 
 
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Probabilities along the last axis, in float64. Here, with no Keras import, so that
+    the evaluation and the app (whose image has no TensorFlow) turn logits into
+    probabilities the same way."""
+    z = np.asarray(scores, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def check_frames(frames: Any) -> np.ndarray:
     """`frames` as a contiguous float32 (T, 543, 3) array, T >= 1, or ServingInputError."""
     try:

@@ -19,7 +19,7 @@ so that recurrent layers lower to built-in TFLite ops (the converter runs with
 `TFLITE_BUILTINS` only: a model needing `SELECT_TF_OPS` would convert but the stock
 interpreter refuses to run it).
 
-`export_tflite` converts, checks parity with the Keras model on real and generated
+`export_keras_to_tflite` converts, checks parity with the Keras model on real and generated
 recordings (one frame, longer than `max_len`, no hands), measures single-thread latency,
 applies the serving gate (size, latency, parity) and writes the file and a JSON report.
 
@@ -364,13 +364,6 @@ def convert_variants(
     return out
 
 
-def convert_to_tflite(
-    model: keras.Model, variant: str = "float32", representative: list[np.ndarray] | None = None
-) -> bytes:
-    """The TFLite flatbuffer of `model` in the competition's serving signature."""
-    return convert_variants(model, [variant], representative)[variant]
-
-
 def representative_recordings(files: list[str], n: int, max_len: int, seed: int = 0):
     """Up to `n` recordings from TFRecord shards (the training split), truncated to
     `max_len` frames: the int8 variant's calibration set."""
@@ -487,16 +480,9 @@ def _graph_probabilities(model: keras.Model):
     return lambda frames: probabilities(frames[None]).numpy()
 
 
-def check_parity(
-    model: keras.Model, classifier: TFLiteClassifier, recordings: list[tuple[str, np.ndarray]]
-) -> ParityReport:
-    """Keras vs TFLite probabilities on each recording: max |difference| and argmax."""
-    reference = _graph_probabilities(model)
-    expected = [reference(check_frames(frames)) for _, frames in recordings]
-    return _parity(expected, classifier, recordings)
-
-
 def _parity(expected_probabilities, classifier, recordings) -> ParityReport:
+    """Keras (`expected_probabilities`, one per recording) vs TFLite probabilities on each
+    recording: max |difference| and argmax."""
     rows = []
     for expected, (name, frames) in zip(expected_probabilities, recordings, strict=True):
         got = classifier.predict(frames)
@@ -516,7 +502,7 @@ def _parity(expected_probabilities, classifier, recordings) -> ParityReport:
     )
 
 
-def measure_latency(
+def measure_tflite_latency(
     classifier: TFLiteClassifier,
     recordings: list[tuple[str, np.ndarray]],
     warmup: int = 2,
@@ -701,7 +687,7 @@ def measure_variants(
     for variant, content in contents.items():
         classifier = TFLiteClassifier(content, num_threads=config.num_threads)
         parity = _parity(expected, classifier, recordings)
-        latency = measure_latency(
+        latency = measure_tflite_latency(
             classifier, recordings, config.latency_warmup, config.latency_repeats
         )
         if test:
@@ -729,7 +715,7 @@ def measure_variants(
     return reports, parities, keras_accuracy
 
 
-def export_tflite(
+def export_keras_to_tflite(
     model: keras.Model,
     out_path: str | os.PathLike[str],
     config: ExportConfig | None = None,
@@ -879,7 +865,7 @@ def log_export_to_mlflow(
 
 
 def read_export_report(path: str | os.PathLike[str]) -> TFLiteExport:
-    """Read a report written by `export_tflite` (e.g. to show it in an app)."""
+    """Read a report written by `export_keras_to_tflite` (e.g. to show it in an app)."""
     try:
         return TFLiteExport.model_validate(json.loads(Path(path).read_text()))
     except (OSError, ValueError) as exc:

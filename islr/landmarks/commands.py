@@ -9,21 +9,15 @@ from pathlib import Path
 
 
 def _options(args: argparse.Namespace):
-    from pydantic import ValidationError
-
-    from islr.errors import ConfigError
+    from islr.cli import config_from_flags
     from islr.landmarks.extract import ExtractOptions
 
-    values = {"fps": args.fps, "model_complexity": args.model_complexity}
-    values["max_frames"] = args.max_frames
-    try:
-        return ExtractOptions(**values)
-    except ValidationError as exc:
-        problems = [
-            f"--{str(e['loc'][0]).replace('_', '-')} {e.get('input')}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError("; ".join(problems)) from None
+    return config_from_flags(
+        ExtractOptions,
+        fps=args.fps,
+        model_complexity=args.model_complexity,
+        max_frames=args.max_frames,
+    )
 
 
 class _Bars:

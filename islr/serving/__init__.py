@@ -7,13 +7,13 @@ drawing. Nothing here imports Streamlit, so all of it is usable and tested on it
 """
 
 from islr.serving.classifier import (
-    CHAMPION_ALIAS,
+    CHAMPION,
     MODEL_NAME,
     KerasClassifier,
     ModelInfo,
     Prediction,
     SignClassifier,
-    TFLiteClassifier,
+    TFLiteFileClassifier,
     load_classifier,
     load_model_file,
     load_registered_model,
@@ -28,7 +28,7 @@ from islr.serving.upload import check_upload
 from islr.serving.video import VideoRecording, extract_upload, extractor_ready, prepare_extractor
 
 __all__ = [
-    "CHAMPION_ALIAS",
+    "CHAMPION",
     "MODEL_NAME",
     "AppSettings",
     "KerasClassifier",
@@ -39,7 +39,7 @@ __all__ = [
     "Recording",
     "ServingError",
     "SignClassifier",
-    "TFLiteClassifier",
+    "TFLiteFileClassifier",
     "UploadError",
     "VideoRecording",
     "animation_html",

@@ -25,13 +25,14 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from pydantic import BaseModel
 
-from islr.data.format import N_CLASSES, ROWS_PER_FRAME, index_to_sign
+from islr.data.format import N_CLASSES, index_to_sign
+from islr.evaluation.registry_names import CHAMPION, MODEL_NAME
+from islr.export.errors import ExportError
+from islr.export.runtime import TFLiteClassifier, check_frames, softmax
 from islr.serving.errors import ModelSourceError, NoChampionError
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "islr-sign-classifier"
-CHAMPION_ALIAS = "champion"
 MODEL_SUFFIXES = (".keras", ".tflite")
 
 
@@ -54,12 +55,6 @@ class ModelInfo(BaseModel):
     run_id: str | None = None
     tracking_uri: str | None = None
     path: str | None = None
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores - np.max(scores, axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / np.sum(exp, axis=-1, keepdims=True)
 
 
 def to_probabilities(scores: np.ndarray, atol: float = 1e-3) -> np.ndarray:
@@ -88,14 +83,6 @@ def top_k(
     ]
 
 
-def check_frames(frames: np.ndarray) -> np.ndarray:
-    """Frames as float32 (T, 543, 3) with T >= 1, or a ValueError saying what is off."""
-    frames = np.asarray(frames, dtype=np.float32)
-    if frames.ndim != 3 or frames.shape[1:] != (ROWS_PER_FRAME, 3) or frames.shape[0] < 1:
-        raise ValueError(f"frames must have shape (T>=1, {ROWS_PER_FRAME}, 3), got {frames.shape}")
-    return frames
-
-
 class SignClassifier:
     """A loaded model and where it came from; `predict` returns 250 probabilities."""
 
@@ -105,9 +92,6 @@ class SignClassifier:
         # Streamlit serves every session from threads sharing one cached classifier; a
         # TFLite interpreter is not thread-safe, and serialising Keras calls costs little.
         self._lock = threading.Lock()
-
-    def scores(self, frames: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -145,17 +129,14 @@ class KerasClassifier(SignClassifier):
         return softmax(np.asarray(logits, dtype=np.float64)[0])
 
 
-class TFLiteClassifier(SignClassifier):
+class TFLiteFileClassifier(SignClassifier):
     """A `.tflite` file in the competition's signature, run by LiteRT (the exporter's own
     runner, so the app checks a file exactly as the export step does)."""
 
     def __init__(self, path: Path, info: ModelInfo) -> None:
         super().__init__(info)
-        from islr.export.errors import ExportError
-        from islr.export.runtime import TFLiteClassifier as Runner
-
         try:
-            self.runner = Runner(path)
+            self.runner = TFLiteClassifier(path)
         except ExportError as exc:
             raise ModelSourceError(
                 str(path),
@@ -196,7 +177,7 @@ def load_model_file(path: str | os.PathLike[str]) -> SignClassifier:
     path = path.resolve()
     if path.suffix == ".tflite":
         info = ModelInfo(kind="tflite", description=f"TFLite file {path}", path=str(path))
-        return TFLiteClassifier(path, info)
+        return TFLiteFileClassifier(path, info)
     info = ModelInfo(kind="keras", description=f"Keras file {path}", path=str(path))
     return KerasClassifier(_load_keras(path, str(path)), info)
 
@@ -211,7 +192,7 @@ def _sqlite_file(uri: str) -> Path | None:
 
 
 def load_registered_model(
-    tracking_uri: str | None = None, model_name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS
+    tracking_uri: str | None = None, model_name: str = MODEL_NAME, alias: str = CHAMPION
 ) -> SignClassifier:
     """The version of `model_name` that carries `alias` in the MLflow registry.
 
@@ -272,7 +253,7 @@ def load_classifier(
     model_path: str | os.PathLike[str] | None = None,
     tracking_uri: str | None = None,
     model_name: str = MODEL_NAME,
-    alias: str = CHAMPION_ALIAS,
+    alias: str = CHAMPION,
 ) -> SignClassifier:
     """A model file when one is given, else the registry's `alias` version."""
     if model_path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
@@ -60,8 +59,3 @@ def by_sign(recordings: list[Recording]) -> dict[str, list[Recording]]:
     for recording in recordings:
         groups[recording.sign].append(recording)
     return dict(sorted(groups.items()))
-
-
-def default_data_dir() -> Path:
-    """The embedded data folder of the project, when run from its root."""
-    return Path("data")

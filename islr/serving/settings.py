@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from islr.errors import ConfigError
-from islr.serving.classifier import CHAMPION_ALIAS, MODEL_NAME
+from islr.errors import ConfigError, field_problems
+from islr.evaluation.registry_names import CHAMPION, MODEL_NAME
 from islr.text.config import ComposerConfig, load_yaml_model
 
 # Environment variable of each setting (the command line wins over these).
@@ -40,7 +40,7 @@ class AppSettings(BaseModel):
     model: Path | None = None
     tracking_uri: str | None = None
     model_name: str = MODEL_NAME
-    alias: str = CHAMPION_ALIAS
+    alias: str = CHAMPION
     # The asl-signs folder whose recordings the app offers (the embedded data by default).
     data_dir: Path = Path("data")
     # A composer YAML (see configs/composer.yaml); the fields below override it.
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", dest="data_dir", help="asl-signs data folder (default: data)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI of the registry")
     parser.add_argument("--model-name", help=f"registered model name (default: {MODEL_NAME})")
-    parser.add_argument("--alias", help=f"registry alias to serve (default: {CHAMPION_ALIAS})")
+    parser.add_argument("--alias", help=f"registry alias to serve (default: {CHAMPION})")
     parser.add_argument("--composer-config", help="composer YAML, e.g. configs/composer.yaml")
     parser.add_argument("--composer-checkpoint", help="T5 checkpoint directory or cached id")
     parser.add_argument("--composer-backend", choices=["t5", "plain"])
@@ -125,8 +125,4 @@ def load_settings(
     try:
         return AppSettings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid app settings: {problems}") from exc
+        raise ConfigError(f"invalid app settings: {field_problems(exc)}") from exc

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from islr.errors import ConfigError
+from islr.errors import ConfigError, field_problems
 
 # The seed study's prompt, kept word for word (including its grammar) so that zero-shot
 # results stay comparable with it.
@@ -112,8 +112,4 @@ def load_yaml_model(model: type[Any], path: str | os.PathLike[str]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: invalid {model.__name__}: {problems}") from exc
+        raise ConfigError(f"{path}: invalid {model.__name__}: {field_problems(exc)}") from exc
