@@ -388,6 +388,9 @@ def load_tfrecord_set(directory: str | os.PathLike[str]) -> TFRecordSet:
 
 # --- reading (TensorFlow) ------------------------------------------------------------------
 
+# Shards a seeded `make_dataset` reads at once (see there).
+SEEDED_PARALLEL_READS = 8
+
 
 def parse_example(serialized):
     """Parse one record with the plain islr-5fold feature spec."""
@@ -414,7 +417,10 @@ def make_dataset(
     compression: str = "GZIP",
     parallel_reads: int | None = None,
 ):
-    """A `tf.data.Dataset` of parsed records (dicts) from TFRecord shards."""
+    """A `tf.data.Dataset` of parsed records (dicts) from TFRecord shards.
+
+    Unshuffled, or shuffled with a `seed`, the records come in the same order every
+    time; shuffled without one, in whatever order the shards are read fastest."""
     import tensorflow as tf
 
     if not files:
@@ -422,10 +428,15 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices(list(files))
     if shuffle_files:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    if parallel_reads is None and seed is not None:
+        # AUTOTUNE reads as many shards at once as the machine has cores, and that
+        # number sets the order the records interleave in: a fixed one gives a seeded
+        # reader the same order on any machine.
+        parallel_reads = min(len(files), SEEDED_PARALLEL_READS)
     ds = ds.interleave(
         lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
         cycle_length=parallel_reads or tf.data.AUTOTUNE,
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle_files,
+        deterministic=not shuffle_files or seed is not None,
     )
     return ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE)

@@ -28,6 +28,11 @@ probabilities, one set of draws per recording):
   removals a gather from a NaN frame; the blend, the map and the spread of the computed
   rows over the 543 (NaN in the rows the model does not read) run as one XLA-compiled
   pass. The result is the model's usual input: (B, T, 543, 3), NaN-padded.
+
+Draws are keyed when a key is given (`draw_key`; `make_batches` derives one per
+recording and per batch from the run's seed): stateless random ops on the key, so a
+seeded run draws the same augmentations every time, however many threads `tf.data`
+runs them on. Without a key they are TensorFlow's stateful random ops.
 """
 
 from __future__ import annotations
@@ -348,6 +353,46 @@ def _blend_map_rows(rows: tuple[int, ...] | None):
     return run
 
 
+# Streams of keys `make_batches` derives from a run's seed: one per recording (the flip
+# coin) and one per batch (the other draws), so the two never share a key.
+RECORD_STREAM, BATCH_STREAM = 1, 2
+
+
+def draw_key(seed, stream: int, index):
+    """The key of the `index`-th recording or batch of a stream (RECORD_STREAM,
+    BATCH_STREAM) under a run's seed: a stateless-op seed of shape (2,)."""
+    import tensorflow as tf
+
+    base = tf.stack([tf.cast(seed, tf.int64), tf.constant(stream, tf.int64)])
+    return tf.random.experimental.stateless_fold_in(base, tf.cast(index, tf.int64))
+
+
+class _Draws:
+    """Uniform draws for one recording or one batch.
+
+    With a key (`draw_key`), each draw is a stateless op on its own sub-key (the key
+    folded with the draw's number): its numbers depend on the key and the draw's place
+    in the code only, never on which thread of a parallel `map` ran first. A stateful
+    op would also make tf.data run the whole `map` serially under op determinism
+    (`tf.config.experimental.enable_op_determinism`); stateless ones leave it parallel.
+    Without a key: TensorFlow's stateful ops, seeded by the global seed."""
+
+    def __init__(self, key=None):
+        self.key = key
+        self.count = 0
+
+    def uniform(self, shape, minval=0.0, maxval=None, dtype=None):
+        import tensorflow as tf
+
+        dtype = dtype or tf.float32
+        if self.key is None:
+            return tf.random.uniform(shape, minval, maxval, dtype)
+        # Numbered while the graph is traced: every call site has its own sub-key.
+        self.count += 1
+        sub_key = tf.random.experimental.stateless_fold_in(self.key, self.count)
+        return tf.random.stateless_uniform(shape, sub_key, minval, maxval, dtype)
+
+
 class Augment:
     """The augmentations of `config`, drawn independently for each recording.
 
@@ -376,13 +421,14 @@ class Augment:
         low = self.config.rescale_range[0] if self.config.rescale_p > 0 else 1.0
         return max_len if low >= 1.0 else math.ceil((max_len + 2) / low) + 4
 
-    def draw_flip(self):
-        """The per-recording flip coin (`select` needs it before batching)."""
+    def draw_flip(self, key=None):
+        """The per-recording flip coin (`select` needs it before batching); `key`
+        (`draw_key`) makes it a stateless draw."""
         import tensorflow as tf
 
         if self.config.flip_p <= 0:
             return tf.constant(False)
-        return tf.random.uniform([]) < self.config.flip_p
+        return _Draws(key).uniform([]) < self.config.flip_p
 
     def select(self, frames, max_len: int, flipped):
         """One recording reduced to what `batch` reads: its first `frames_needed`
@@ -391,35 +437,37 @@ class Augment:
         frames = frames[: self.frames_needed(max_len)]
         return select_rows(frames, self.computed_rows, self.flipped_rows, flipped)
 
-    def per_recording(self, frames):
+    def per_recording(self, frames, key=None):
+        """Augment one recording; `key` (`draw_key`) makes every draw stateless."""
         import tensorflow as tf
 
         config = self.config
         permutation = tf.constant(self.permutation, tf.int32)
+        draws = _Draws(key)
 
         def coin(p):
-            return tf.random.uniform([]) < p
+            return draws.uniform([]) < p
 
         def draw_affine(frames):
             n = tf.shape(frames)[0] if config.affine_per_frame else 1
-            scale, shear_x, shear_y, degrees, shift = self._affine_draws([n])
+            scale, shear_x, shear_y, degrees, shift = self._affine_draws([n], draws)
             return affine(frames, scale, shear_x, shear_y, degrees, shift)
 
         def draw_cutout(frames):
             t = tf.shape(frames)[0]
-            share = tf.random.uniform([], *config.cutout_range)
+            share = draws.uniform([], *config.cutout_range)
             length = tf.cast(tf.cast(t, tf.float32) * share, tf.int32)
-            start = tf.random.uniform([], 0, tf.maximum(1, t - length + 1), tf.int32)
+            start = draws.uniform([], 0, tf.maximum(1, t - length + 1), tf.int32)
             idx = tf.range(t)
             return remove_frames(frames, (idx >= start) & (idx < start + length))
 
         def draw_mask(frames):
-            ratio = tf.random.uniform([], 0.0, config.mask_max_ratio)
-            return remove_frames(frames, tf.random.uniform([tf.shape(frames)[0]]) < ratio)
+            ratio = draws.uniform([], 0.0, config.mask_max_ratio)
+            return remove_frames(frames, draws.uniform([tf.shape(frames)[0]]) < ratio)
 
         frames = tf.convert_to_tensor(frames, tf.float32)
         if config.rescale_p > 0:
-            factor = tf.random.uniform([], *config.rescale_range)
+            factor = draws.uniform([], *config.rescale_range)
             frames = tf.cond(
                 coin(config.rescale_p), lambda: temporal_rescale(frames, factor), lambda: frames
             )
@@ -433,37 +481,38 @@ class Augment:
             frames = tf.cond(coin(config.cutout_p), lambda: draw_cutout(frames), lambda: frames)
         return tf.ensure_shape(frames, (None, ROWS_PER_FRAME, 3))
 
-    def _affine_draws(self, shape):
+    def _affine_draws(self, shape, draws: _Draws):
         import tensorflow as tf
 
         config = self.config
-        scale = tf.random.uniform(shape, *config.scale_range)
-        amount = tf.random.uniform(shape, -config.shear, config.shear)
-        along_y = tf.random.uniform(shape) < 0.5  # the reference zeroes shear_x half the time
+        scale = draws.uniform(shape, *config.scale_range)
+        amount = draws.uniform(shape, -config.shear, config.shear)
+        along_y = draws.uniform(shape) < 0.5  # the reference zeroes shear_x half the time
         shear_x = tf.where(along_y, 0.0, amount)
         shear_y = tf.where(along_y, amount, 0.0)
-        degrees = tf.random.uniform(shape, -config.rotate_deg, config.rotate_deg)
-        shift = tf.random.uniform(shape, -config.shift, config.shift)
+        degrees = draws.uniform(shape, -config.rotate_deg, config.rotate_deg)
+        shift = draws.uniform(shape, -config.shift, config.shift)
         return scale, shear_x, shear_y, degrees, shift
 
-    def batch(self, frames, lengths, flipped, max_len: int):
+    def batch(self, frames, lengths, flipped, max_len: int, key=None):
         """Augment a batch: frames (B, None, R, 3) from `select`, ragged or padded,
         lengths (B,) the recordings' full frame counts, flipped (B,) their flip coins.
         Returns (B, T, 543, 3) with T <= max_len, NaN after each recording's frames.
         Draws what `per_recording` draws, per recording, then applies
-        `batch_transform`."""
+        `batch_transform`; `key` (`draw_key`) makes every draw stateless."""
         import tensorflow as tf
 
         config = self.config
         lengths = tf.cast(lengths, tf.int32)
         batch = tf.shape(lengths)[0]
+        draws = _Draws(key)
 
         def coin(p):
-            return tf.random.uniform([batch]) < p
+            return draws.uniform([batch]) < p
 
         factor = tf.ones([batch])
         if config.rescale_p > 0:
-            drawn = tf.random.uniform([batch], *config.rescale_range)
+            drawn = draws.uniform([batch], *config.rescale_range)
             factor = tf.where(coin(config.rescale_p), drawn, factor)
         new = rescaled_length(lengths, factor)
         longest = tf.reduce_max(new)
@@ -473,20 +522,21 @@ class Augment:
         params = (ones, zeros, zeros, zeros, zeros)  # the identity
         if config.affine_p > 0:
             on = coin(config.affine_p)[:, None]
-            drawn = self._affine_draws([batch, n_out if config.affine_per_frame else 1])
+            shape = [batch, n_out if config.affine_per_frame else 1]
+            drawn = self._affine_draws(shape, draws)
             params = tuple(tf.where(on, d, i) for d, i in zip(drawn, params, strict=True))
 
         frame = tf.range(longest)[None]
         removals = []
         if config.mask_p > 0:
-            ratio = tf.random.uniform([batch, 1], 0.0, config.mask_max_ratio)
-            drop = tf.random.uniform([batch, longest]) < ratio
+            ratio = draws.uniform([batch, 1], 0.0, config.mask_max_ratio)
+            drop = draws.uniform([batch, longest]) < ratio
             removals.append(drop & coin(config.mask_p)[:, None])
         if config.cutout_p > 0:
-            share = tf.random.uniform([batch], *config.cutout_range)
+            share = draws.uniform([batch], *config.cutout_range)
             length = tf.cast(tf.cast(new, tf.float32) * share, tf.int32)
             span = tf.maximum(1, new - length + 1)  # start ~ U{0, ..., span - 1}
-            start = tf.cast(tf.random.uniform([batch]) * tf.cast(span, tf.float32), tf.int32)
+            start = tf.cast(draws.uniform([batch]) * tf.cast(span, tf.float32), tf.int32)
             start = tf.minimum(start, span - 1)[:, None]
             block = (frame >= start) & (frame < start + length[:, None])
             removals.append(block & coin(config.cutout_p)[:, None])

@@ -50,7 +50,14 @@ class TrainConfig(BaseModel):
     clipnorm: float | None = None
     precision: Precision = "auto"
     strategy: StrategyKind = "auto"
+    # Seeds weight initialisation, dropout, the order of shards and records and every
+    # augmentation draw; with `deterministic` a rerun on the same machine reproduces
+    # the run's weights bit for bit (docs/training.md, "Reproducibility").
     seed: int = 42
+    # TensorFlow's op determinism for the run: kernels without a deterministic
+    # algorithm (some cuDNN ones on a GPU) raise, others pick a slower deterministic
+    # one. False trades bit-identical reruns for speed on a GPU.
+    deterministic: bool = True
 
     def peak_lr(self, global_batch: int) -> float:
         """The peak learning rate for a global batch (see `lr_batch`)."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from islr.data.format import N_CLASSES
 from islr.data.tfrecord import make_dataset
-from islr.training.augment import Augment
+from islr.training.augment import BATCH_STREAM, RECORD_STREAM, Augment, draw_key
 
 # The value padding frames carry in every coordinate.
 PAD_VALUE = float("nan")
@@ -40,6 +40,13 @@ def make_batches(
     `Augment` on each batch (in the rows it computes on, see `Augment`), any other
     callable (frames -> frames) on each recording of shape (T, 543, 3). `batch_size` is
     the global batch: the per-replica batch times the replicas of the strategy in use.
+
+    `seed` fixes the order of files and records and, for an `Augment`, every draw: the
+    same seed gives the same records in the same order with the same draws, on any
+    machine and with any parallelism. Each recording's and each batch's draws are
+    stateless ops keyed on the seed and the element's number in the (repeated) stream,
+    so epochs differ from each other but not from one run to the next. Without a seed
+    the order and the draws vary from run to run.
     """
     import tensorflow as tf
 
@@ -54,21 +61,27 @@ def make_batches(
         # Per recording only what batching needs: its first frames on the computed
         # rows (mirrored when its flip coin says so), its length and the coin; the
         # other augmentations then run once per batch.
-        def to_parts(record):
+        def key(stream, index):
+            return None if seed is None else draw_key(seed, stream, index)
+
+        # Numbered after the repeat, so the numbers (and draws) run on across epochs.
+        ds = ds.enumerate()
+
+        def to_parts(index, record):
             frames = record["coordinates"]
             length = tf.shape(frames)[0]
-            flipped = augment.draw_flip()
+            flipped = augment.draw_flip(key(RECORD_STREAM, index))
             label = tf.one_hot(record["sign"], n_classes)
             return augment.select(frames, max_len, flipped), length, flipped, label
 
         ds = ds.map(to_parts, num_parallel_calls=tf.data.AUTOTUNE)
         # Ragged: the augmentations work on the frames themselves, end to end, and pad
         # only their result.
-        ds = ds.ragged_batch(batch_size, drop_remainder=True)
+        ds = ds.ragged_batch(batch_size, drop_remainder=True).enumerate()
         ds = ds.map(
-            lambda frames, lengths, flipped, labels: (
-                augment.batch(frames, lengths, flipped, max_len),
-                labels,
+            lambda index, parts: (
+                augment.batch(*parts[:3], max_len, key=key(BATCH_STREAM, index)),
+                parts[3],
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )

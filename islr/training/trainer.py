@@ -9,10 +9,12 @@ validation loss with a NaN/Inf guard, and resumption from the last finished epoc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 
 import keras
 import tensorflow as tf
@@ -186,6 +188,25 @@ def compile_trainer(
     return model, trainer, inner
 
 
+@contextlib.contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """TensorFlow's op determinism on while the block runs (`enabled`), then back as
+    it was. The switch is global to the process: put back, it cannot slow down, or
+    make raise, whatever the process runs next (an evaluation, another test). Not
+    `enabled`: left as it is, so a program that switched it on itself keeps it."""
+    # The switch's reader and its "off" are not in the public API (TF 2.21).
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    if enabled:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not before:
+            tf_config.disable_op_determinism()
+
+
 def train_run(
     config: RunConfig,
     tfrecords: TFRecordSet,
@@ -193,13 +214,31 @@ def train_run(
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int = 0,
 ) -> TrainResult:
-    """Train one run; the best model is saved to `<out_dir>/model.keras` by the chief."""
+    """Train one run; the best model is saved to `<out_dir>/model.keras` by the chief.
+
+    The same config, records and `train.seed` give the same weights and history, bit
+    for bit, on the same machine when `train.deterministic` is on (docs/training.md,
+    "Reproducibility")."""
+    # Only a flag: it does not initialise TensorFlow's runtime (see `_train_run`).
+    with op_determinism(config.train.deterministic):
+        return _train_run(config, tfrecords, out_dir, callbacks, verbose)
+
+
+def _train_run(
+    config: RunConfig,
+    tfrecords: TFRecordSet,
+    out_dir: str | os.PathLike[str],
+    callbacks: list[keras.callbacks.Callback] | None,
+    verbose: int,
+) -> TrainResult:
     train_cfg = config.train
     # The strategy comes first: a multi-worker strategy configures collective ops, which
     # TensorFlow allows only before anything else has initialised its runtime.
     strategy = select_strategy(train_cfg.strategy)
     out = str(out_dir).rstrip("/")
     _makedirs(out)
+    # Before the model is built: Python's generator seeds the Keras initialisers and
+    # each Dropout's SeedGenerator, TensorFlow's global seed the shuffles.
     keras.utils.set_random_seed(train_cfg.seed)
     precision = set_precision(train_cfg.precision)
     n_train = tfrecords.counts.get("train", 0)
