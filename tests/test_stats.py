@@ -405,3 +405,12 @@ def test_comparison_round_trips_through_json():
     dumped = pair.model_dump()
     assert dumped["distinguishable"] is True
     assert PairComparison.model_validate_json(pair.model_dump_json()) == pair
+
+
+def test_an_even_pair_reads_as_equally_accurate():
+    # each run alone right on 2 of 4 records: difference 0, b = c = 2, p = 1
+    a = [np.array([1, 1, 0, 0], dtype=bool)]
+    b = [np.array([0, 0, 1, 1], dtype=bool)]
+    (pair,) = pairwise_comparisons({"x": a, "y": b}, n_resamples=500)
+    assert pair.difference == 0 and (pair.b, pair.c) == (2, 2) and pair.p_value == 1
+    assert pair.sentence().startswith("x and y cannot be told apart: equally accurate on")

@@ -148,6 +148,11 @@ class PairComparison(_Result):
                 f"{self.run_a} is more accurate than {self.run_b} by "
                 f"{_points(self.difference)} points ({ci})"
             )
+        if self.difference == 0:
+            return (
+                f"{self.run_a} and {self.run_b} cannot be told apart: equally accurate on "
+                f"these records ({ci})"
+            )
         return (
             f"{self.run_a} and {self.run_b} cannot be told apart: {self.run_a} is ahead by "
             f"{_points(self.difference)} points ({ci})"
