@@ -15,14 +15,6 @@ import re
 import sys
 from collections import defaultdict
 
-DATA_STEPS = (
-    "fingerprint_data",
-    "ingest_data",
-    "validate_data",
-    "split_folds",
-    "write_tfrecord_shards",
-)
-
 
 def _seconds(step) -> float:
     if str(step.status).endswith("cached") or step.start_time is None or step.end_time is None:
@@ -32,6 +24,8 @@ def _seconds(step) -> float:
 
 def main(argv: list[str]) -> int:
     from zenml.client import Client
+
+    from pipelines.data import DATA_STEPS
 
     client = Client()
     run = (

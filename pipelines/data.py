@@ -9,6 +9,15 @@ from steps.summary import summarize_data
 from steps.tfrecords import write_tfrecord_shards
 from steps.validate import validate_data
 
+# The step ids `data_steps` adds, in order (what benchmarks/pipeline_steps.py groups).
+DATA_STEPS = (
+    "fingerprint_data",
+    "ingest_data",
+    "validate_data",
+    "split_folds",
+    "write_tfrecord_shards",
+)
+
 
 def data_steps(data_dir: str):
     """Wire the data steps (shared by every pipeline that starts from raw data); returns

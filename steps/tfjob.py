@@ -45,7 +45,8 @@ def train_on_cluster(
     to the artifact store (object storage every worker can reach); each pipeline run
     gets its own folder and job name."""
     run_id = str(get_step_context().pipeline_run.id)
-    tfrecords.for_fold(fold)  # a fold the set cannot evaluate fails here, not in the pod
+    # a fold the set cannot evaluate fails here, not in the pod
+    evaluated = tfrecords.for_fold(fold).eval_fold
     name = config.name if fold is None else f"{config.name}-fold{fold}"
     root = out_root or f"{Client().active_stack.artifact_store.path.rstrip('/')}/tfjobs"
     job = tfjob_config_for_run(
@@ -56,9 +57,7 @@ def train_on_cluster(
         suffix=run_id[:8] if fold is None else f"{run_id[:8]}-f{fold}",
         fold=fold,
     )
-    lineage = start_tracking(
-        config, scale, data_fingerprint, fold_manifest, tfrecords.for_fold(fold).eval_fold
-    )
+    lineage = start_tracking(config, scale, data_fingerprint, fold_manifest, evaluated)
     mlflow.set_tags({"tfjob": f"{cluster.namespace}/{job.name}", "workers": str(cluster.workers)})
     model_uri = run_tfjob(job)
     for uri in (job.result_uri, model_uri):

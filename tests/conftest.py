@@ -145,18 +145,17 @@ def mlflow_store(folder: Path, experiment: str = "tests") -> Iterator[str]:
 @pytest.fixture(scope="session")
 def embedded_like(tmp_path_factory) -> Path:
     """The embedded data set's recipe (data.dvc meta): 20 signs x 8 signers x 3 takes."""
-    import yaml
-
+    from islr.data.embedded import synth_args
     from islr.data.synth import generate_dataset
 
-    meta = yaml.safe_load((Path(__file__).parents[1] / "data.dvc").read_text())["meta"]
+    args = synth_args(Path(__file__).parents[1] / "data.dvc")
     out = tmp_path_factory.mktemp("embedded") / "data"
     generate_dataset(
         out,
-        n_signs=meta["signs"],
-        n_participants=meta["participants"],
-        per_sign=meta["per_sign"],
-        seed=meta["seed"],
+        n_signs=args["signs"],
+        n_participants=args["participants"],
+        per_sign=args["per_sign"],
+        seed=args["seed"],
         workers=0,
     )
     return out

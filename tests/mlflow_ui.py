@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,3 +74,44 @@ def runs_table_metric(
         finally:
             browser.close()
     return shown
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def serving(command: list[str], url: str, log: Path, what: str, **popen) -> Iterator[None]:
+    """Run an MLflow server `command` (output to `log`) until its /health answers; stop
+    its whole process group (the server's workers too) on exit."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not healthy(url):
+                if process.poll() is not None:
+                    pytest.fail(f"{what} exited: {log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"no /health in 120 s: {log.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 import yaml
+from mlflow_ui import free_port, serving
 
 TRACKER = "shared_test_tracker"
 REGISTRY = "shared_test_registry"
@@ -31,52 +28,16 @@ def _close(text: str, value: float) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory, repo_root):
     """The real server from scripts/mlflow_server.sh; stopped (its process group) after."""
     home = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (home / "server.log").open("w")
-    process = subprocess.Popen(
-        ["bash", str(repo_root / "scripts" / "mlflow_server.sh")],
-        env={**os.environ, "MLFLOW_PORT": str(port), "ISLR_MLFLOW_DIR": str(home)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so teardown stops its workers too
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(home / 'server.log').read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no /health in 120 s: {(home / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+    command = ["bash", str(repo_root / "scripts" / "mlflow_server.sh")]
+    env = {**os.environ, "MLFLOW_PORT": str(port), "ISLR_MLFLOW_DIR": str(home)}
+    with serving(command, url, home / "server.log", "mlflow server", env=env):
         yield url, home
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
 
 
 def test_server_script_binds_loopback_and_rejects_bad_port(repo_root):

@@ -13,26 +13,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from mlflow_ui import require_browser, runs_table_metric
+from mlflow_ui import free_port, require_browser, runs_table_metric, serving
 
-RUNS = [
-    "cnn",
-    "transformer",
-    "cnn_transformer_noaug",
-    "cnn_transformer",
-    "cnn_bilstm",
-    "cnn_bigru",
-    "cnn_linformer",
-]
+from pipelines.training import ALL_RUNS
+
+RUNS = list(ALL_RUNS)
 PARENT = "main_pipeline-2026_12_02-14_33_31_761358"  # a pipeline run's name, as ZenML gives it
 
 # The project's stack as scripts/stack.sh registers it (its MLflow tracker is what counts
@@ -49,20 +39,6 @@ client.create_stack("islr_local", {**components, T.EXPERIMENT_TRACKER: "mlflow_t
 client.activate_stack("islr_local")
 print(client.active_stack.experiment_tracker.get_tracking_uri())
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _close(text: str, value: float) -> bool:
@@ -128,41 +104,23 @@ def mlflow_ui(main_job_store, repo_root, tmp_path):
     assert (repo_root / ".venv" / "bin" / "python").is_file(), (
         "the README's command runs .venv/bin/python: bash scripts/bootstrap.sh makes it"
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "mlflow-ui.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            # a free port, and one worker without the job runner: lighter on a test box
-            ["bash", "-c", f"{command} --port {port} --workers 1"],
-            cwd=repo_root,
-            env={
-                **os.environ,
-                **env,
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            },
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown stops its workers
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"mlflow ui exited: {log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no /health in 120 s: {log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url, log
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    # a free port, and one worker without the job runner: lighter on a test box
+    with serving(
+        ["bash", "-c", f"{command} --port {port} --workers 1"],
+        url,
+        tmp_path / "mlflow-ui.log",
+        "mlflow ui",
+        cwd=repo_root,
+        env={
+            **os.environ,
+            **env,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        },
+    ):
+        yield url, tmp_path / "mlflow-ui.log"
 
 
 @pytest.mark.slow
