@@ -26,7 +26,7 @@ from islr.serving import by_sign, list_recordings, top_k
 from islr.serving.classifier import softmax
 from islr.text.glosses import plain_sentence
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = {
     "train": REPO / "docker" / "train.Dockerfile",
     "app": REPO / "docker" / "app.Dockerfile",

@@ -643,7 +643,7 @@ def test_md5_of_a_missing_folder(tmp_path, capsys):
 
 # --- real recordings pass under the default thresholds ------------------------------------
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 
 
 @pytest.mark.parametrize(
@@ -689,7 +689,7 @@ def test_cli_exit_codes_and_tracebacks_only_with_verbose(tiny, tmp_path):
         )
     assert "Traceback" not in plain.stderr and "Traceback" in verbose.stderr
     assert "SignMapError" in verbose.stderr
-    shutil.copy(Path(__file__).parent / "data/asl-signs-real" / SIGN_MAP_NAME, tiny)
+    shutil.copy(Path(__file__).parents[1] / "data/asl-signs-real" / SIGN_MAP_NAME, tiny)
     QUARANTINED["frame numbers wrapping int16"][0](tiny)
     gate = islr("data", "validate", str(tiny), "--report-dir", "r", cwd=tmp_path)
     assert gate.returncode == 1 and "32000 then -32000" in gate.stdout

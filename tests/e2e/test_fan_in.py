@@ -11,7 +11,7 @@ import keras
 import mlflow
 import numpy as np
 import pytest
-from test_evaluation import base_manifest, biased_model, crafted_manifest, write_set
+from crafted_models import base_manifest, biased_model, crafted_manifest, write_set
 from zenml import pipeline, step
 
 from islr.data.tfrecord import TFRecordSet, load_tfrecord_set

@@ -1,6 +1,6 @@
 """CI and retraining workflows, the retraining config and the cluster scripts: triggers,
 that every script, file and config they name exists, that their shell is valid bash, that
-pinned versions are pyproject.toml's, and that configs/retrain.yaml names real steps and
+pinned versions are constraints.txt's, and that configs/retrain.yaml names real steps and
 valid ZenML settings."""
 
 from __future__ import annotations
@@ -8,13 +8,12 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 MAIN_PIPELINE = REPO / "pipelines" / "main.py"
 DATA_STEPS = (
@@ -39,18 +38,19 @@ def run_scripts(data: dict) -> list[str]:
 
 
 def pins() -> dict[str, str]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    extras = [r for reqs in project["optional-dependencies"].values() for r in reqs]
+    """constraints.txt, the tested set: lowercase name -> version."""
     out = {}
-    for req in project["dependencies"] + extras:
-        name, version = re.match(r"([\w.\-]+)(?:\[[^\]]*\])?==(\S+)", req).groups()
-        out[name.lower()] = version
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            out[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
     return out
 
 
 def referenced_paths(text: str) -> set[str]:
     pattern = (
-        r"(?<![\w./-])((?:scripts|configs|docker|\.ci|docs)/[\w./-]+|data\.dvc|pyproject\.toml)"
+        r"(?<![\w./-])((?:scripts|configs|docker|\.ci|docs)/[\w./-]+|data\.dvc|pyproject\.toml"
+        r"|constraints\.txt)"
     )
     # `owner/action@version` names a GitHub action, not a file of the repository
     return {
@@ -86,7 +86,8 @@ def test_ci_triggers_and_steps():
     setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
     assert setup["with"]["python-version"] == "3.11"
     assert setup["with"]["cache"] == "pip"
-    assert setup["with"]["cache-dependency-path"] == "pyproject.toml"
+    # the cache follows the ranges and the tested versions
+    assert setup["with"]["cache-dependency-path"].split() == ["pyproject.toml", "constraints.txt"]
     assert any(s.get("run", "").strip() == "bash .ci/run" for s in steps)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "outputs/test-output"
@@ -141,7 +142,8 @@ def test_referenced_files_exist_and_pins_match(name):
         assert (REPO / path).exists(), f"{name} references {path}, which does not exist"
     known = pins()
     for package, version in re.findall(r"([\w.\-]+)(?:\[[^\]]*\])?==([0-9][\w.]*)", text):
-        assert known.get(package.lower()) == version, f"{name}: {package}=={version}"
+        key = re.sub(r"[-_.]+", "-", package).lower()
+        assert known.get(key) == version, f"{name}: {package}=={version}"
     for source in re.findall(r"zenml pipeline run ([\w.]+)", text):
         module, _, attribute = source.rpartition(".")
         path = REPO / Path(*module.split(".")).with_suffix(".py")

@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-from test_main_pipeline import write_config
+from pipeline_configs import write_config
 
 RUNS = ["cnn", "transformer"]
 

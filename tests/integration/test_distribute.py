@@ -39,7 +39,7 @@ from islr.data.tfrecord import write_tfrecords
 from islr.data.validate import ValidationConfig, validate_recordings
 from islr.training.distribute import has_cluster_config, is_chief
 
-JOB = os.path.join(os.path.dirname(__file__), "distributed_job.py")
+JOB = os.path.join(os.path.dirname(os.path.dirname(__file__)), "distributed_job.py")
 # relative agreement of every epoch's loss and val_loss (see the module docstring)
 RTOL = 2e-3
 

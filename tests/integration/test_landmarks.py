@@ -42,7 +42,7 @@ from islr.landmarks import (
 )
 from islr.landmarks.extract import SAMPLE_VIDEO, _clean_env
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def real_coords(real_data_dir: Path) -> np.ndarray:

@@ -499,7 +499,7 @@ def test_main_pipeline_trains_through_tfjobs_and_registers(
     the job wrote, and the run is tracked in MLflow like a local one."""
     import keras
     import mlflow
-    from test_main_pipeline import write_config
+    from pipeline_configs import write_config
 
     from pipelines.main import main_pipeline
 

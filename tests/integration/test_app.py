@@ -42,7 +42,7 @@ from islr.serving.classifier import softmax
 from islr.text import Composer, ComposerConfig
 from islr.text.glosses import plain_sentence
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app" / "main.py"
 MODEL_NAME = "islr-sign-classifier"
 

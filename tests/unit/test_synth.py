@@ -30,7 +30,7 @@ from islr.data.format import (
 )
 from islr.errors import ConfigError, DataFolderError
 
-REAL_DATA = Path(__file__).resolve().parent / "data" / "asl-signs-real"
+REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "asl-signs-real"
 HAND_ROWS = 21
 
 

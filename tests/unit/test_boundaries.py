@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ISLR = Path(__file__).resolve().parents[1] / "islr"
+ISLR = Path(__file__).resolve().parents[2] / "islr"
 FORBIDDEN = ("zenml", "steps", "pipelines", "app")
 
 

@@ -18,7 +18,7 @@ from islr.models.zoo import build_model
 from islr.training.config import RunConfig, load_run_config
 from islr.training.trainer import compile_trainer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FULL = REPO / "configs" / "scales" / "full.yaml"
 RUNS = sorted((REPO / "configs" / "runs").glob("*.yaml"))
 

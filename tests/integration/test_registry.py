@@ -26,8 +26,8 @@ import mlflow
 import numpy as np
 import pytest
 from conftest import mlflow_store
+from crafted_models import base_manifest, biased_model, crafted_manifest, write_set
 from mlflow import MlflowClient
-from test_evaluation import base_manifest, biased_model, crafted_manifest, write_set
 
 from islr.data.format import read_recording
 from islr.evaluation.errors import RegistryError, TestSplitMismatchError
