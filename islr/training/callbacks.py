@@ -1,4 +1,5 @@
-"""Callbacks of the training recipe: best-weights restore and the NaN/Inf guard."""
+"""Callbacks of the training recipe: best-weights restore and the NaN/Inf guard, the
+epoch backup a killed run resumes from, and the progress log."""
 
 from __future__ import annotations
 
@@ -87,3 +88,22 @@ class EpochProgress(keras.callbacks.Callback):
             shown,
             time.perf_counter() - self._start,
         )
+
+
+class EpochBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that writes its backup at the end of every `every`-th epoch
+    only. Writing the weights and optimizer state takes about a quarter of a second
+    even for the quickstart's tiny models, a fifth of one of their epochs; a run
+    killed between backups resumes from the last one written. The interval is counted
+    in epochs, not seconds, so that every worker of a cluster writes (and resumes from)
+    the same epoch."""
+
+    def __init__(self, backup_dir: str, every: int = 1):
+        super().__init__(backup_dir)
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if (epoch + 1) % self.every == 0:
+            self._save_model()

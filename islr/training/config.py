@@ -48,6 +48,8 @@ class TrainConfig(BaseModel):
     lookahead_sync_period: int = Field(5, ge=1)
     lookahead_alpha: float = Field(0.5, gt=0, le=1)
     clipnorm: float | None = None
+    # A killed run resumes from the last backup, written every this many epochs.
+    backup_every_epochs: int = Field(1, ge=1)
     precision: Precision = "auto"
     strategy: StrategyKind = "auto"
     # Seeds weight initialisation, dropout, the order of shards and records and every

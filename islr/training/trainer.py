@@ -27,7 +27,7 @@ from islr.models.layers import LateDropout
 from islr.models.zoo import build_model
 from islr.training.augment import make_augment, model_rows
 from islr.training.awp import AWPModel
-from islr.training.callbacks import BestWeightsGuard, EpochProgress
+from islr.training.callbacks import BestWeightsGuard, EpochBackup, EpochProgress
 from islr.training.config import RunConfig
 from islr.training.data import make_batches
 from islr.training.distribute import global_batch_size, is_chief, select_strategy
@@ -158,10 +158,14 @@ def compile_trainer(
         sync_period=train_cfg.lookahead_sync_period,
         slow_step_size=train_cfg.lookahead_alpha,
     )
+    # AWP that never starts within the run (a scale that turns it off by its start
+    # epoch) is left out of the step: the same updates, without tracing a second,
+    # never-taken forward and backward pass into every run's graph.
+    awp_lambda = train_cfg.awp_lambda if train_cfg.awp_start_epoch < train_cfg.epochs else 0.0
     # eps 0 as in the reference (divide_no_nan keeps a zero gradient at zero)
     trainer = AWPModel(
         model,
-        train_cfg.awp_lambda,
+        awp_lambda,
         start_step=train_cfg.awp_start_epoch * steps_per_epoch,
         eps=0.0,
     )
@@ -180,6 +184,10 @@ def compile_trainer(
         # (one_run_per_gpu) as across several.
         jit_compile=False,
     )
+    # Built now, not on the first step: a tf.function that creates variables while it
+    # traces is traced a second time, which cost every run one more trace of its whole
+    # training step.
+    optimizer.build(trainer.trainable_variables)
     # LateDropout counts optimizer steps (the study's "training steps"), not the two
     # forward passes an AWP step makes
     for layer in model._flatten_layers(include_self=False):
@@ -284,7 +292,7 @@ def _train_run(
     guard = BestWeightsGuard("val_loss" if val_ds is not None else "loss")
     callback_set = [
         _ScheduleLogger(inner),
-        keras.callbacks.BackupAndRestore(backup_dir(out)),
+        EpochBackup(backup_dir(out), every=train_cfg.backup_every_epochs),
         *(callbacks or []),
         guard,
         EpochProgress(config.name, train_cfg.epochs),

@@ -34,6 +34,7 @@ def quick(repo_root, run="cnn_transformer", epochs=2):
     config.train.epochs = epochs
     config.train.batch_per_replica = 16
     config.model.dim = 16
+    config.train.backup_every_epochs = 1
     return config
 
 
@@ -64,6 +65,22 @@ def test_killed_run_resumes_from_its_last_epoch(repo_root, tfrecords, tmp_path):
     assert len(resumed.history["loss"]) == 2  # epochs 3 and 4 only
 
 
+def test_a_run_backed_up_every_other_epoch_resumes_from_the_last_backup(
+    repo_root, tfrecords, tmp_path
+):
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:  # after epoch 3: the last backup is epoch 2's
+                raise KeyboardInterrupt("killed")
+
+    config = quick(repo_root, epochs=4)
+    config.train.backup_every_epochs = 2
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, tfrecords, tmp_path, callbacks=[Kill()])
+    resumed = train_run(config, tfrecords, tmp_path)
+    assert len(resumed.history["loss"]) == 2  # epochs 3 and 4 again
+
+
 def test_a_run_that_diverges_before_any_good_epoch_saves_nothing(repo_root, tfrecords, tmp_path):
     class Poison(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -76,3 +93,26 @@ def test_a_run_that_diverges_before_any_good_epoch_saves_nothing(repo_root, tfre
     ):
         train_run(quick(repo_root), tfrecords, tmp_path, callbacks=[Poison()])
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_the_training_step_is_traced_once_and_awp_that_never_starts_is_left_out(
+    repo_root, tfrecords, tmp_path, monkeypatch
+):
+    """Each trace of the step costs seconds; an optimizer that made its variables on the
+    first step made TensorFlow trace the whole step twice."""
+    from islr.training.awp import AWPModel
+    from islr.training.trainer import compile_trainer
+
+    traced = []
+    plain = AWPModel.train_step
+    monkeypatch.setattr(
+        AWPModel, "train_step", lambda self, data: traced.append(1) or plain(self, data)
+    )
+    train_run(quick(repo_root, epochs=2), tfrecords, tmp_path)
+    assert len(traced) == 1
+
+    config = quick(repo_root, epochs=2)
+    config.train.awp_start_epoch = 2  # the run ends before AWP would start
+    assert compile_trainer(config, steps_per_epoch=3)[1].awp_lambda == 0.0
+    config.train.awp_start_epoch = 1
+    assert compile_trainer(config, steps_per_epoch=3)[1].awp_lambda == 0.2
