@@ -4,14 +4,12 @@ pipeline evaluates, exports, compares and registers it alike."""
 
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
 import keras
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric
 from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.io import fileio
@@ -21,9 +19,14 @@ from islr.data.lineage import DataFingerprint
 from islr.data.tfrecord import TFRecordSet
 from islr.errors import IslrError
 from islr.training.config import RunConfig
+from islr.training.tracking import (
+    log_history,
+    log_run_start,
+    log_training_run,
+    training_lineage,
+)
 from islr.training.trainer import TrainResult
 from steps.keras_materializer import KerasModelMaterializer
-from steps.train import finish_tracking, start_tracking
 
 
 @step(
@@ -57,7 +60,8 @@ def train_on_cluster(
         suffix=run_id[:8] if fold is None else f"{run_id[:8]}-f{fold}",
         fold=fold,
     )
-    lineage = start_tracking(config, scale, data_fingerprint, fold_manifest, evaluated)
+    lineage = training_lineage(config, scale, data_fingerprint.md5, fold_manifest, fold=evaluated)
+    log_run_start(config, lineage)
     mlflow.set_tags({"tfjob": f"{cluster.namespace}/{job.name}", "workers": str(cluster.workers)})
     model_uri = run_tfjob(job)
     for uri in (job.result_uri, model_uri):
@@ -72,17 +76,9 @@ def train_on_cluster(
         local = str(Path(tmp) / "model.keras")
         fileio.copy(model_uri, local)
         model = keras.saving.load_model(local, safe_mode=True)
-    # the job's epochs, one batched call rather than one request per epoch and metric
-    now = int(time.time() * 1000)
-    mlflow.MlflowClient().log_batch(
-        mlflow.active_run().info.run_id,
-        metrics=[
-            Metric(key, float(value), now, epoch)
-            for key, values in result.history.items()
-            for epoch, value in enumerate(values, start=1)
-        ],
-    )
+    log_history(result.history)  # the job's epochs
     mlflow.set_tag("model_uri", model_uri)
     result.model_path = model_uri
-    finish_tracking(model, result, config, lineage)
+    log_training_run(result, config, model)
+    get_step_context().add_output_metadata(lineage, "model")
     return model, result

@@ -386,6 +386,22 @@ def load_tfrecord_set(directory: str | os.PathLike[str]) -> TFRecordSet:
     return TFRecordSet(directory=directory, **spec)
 
 
+def load_fold_manifest(directory: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """The fold manifest a shard folder was written from (`fold_manifest.csv`, which
+    `islr data tfrecords` writes beside the shards), or None when the folder has none.
+    `directory` may be a local path or a URI TensorFlow reads."""
+    directory = str(directory).rstrip("/")
+    path = f"{directory}/{MANIFEST_FILE}"
+    if "://" in directory:
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path) as fh:
+            return pd.read_csv(fh)
+    return pd.read_csv(path) if Path(path).is_file() else None
+
+
 # --- reading (TensorFlow) ------------------------------------------------------------------
 
 # Shards a seeded `make_dataset` reads at once (see there).

@@ -9,14 +9,22 @@ layer reads (`gs://`, `s3://` with the matching plugin).
 `islr train --runs NAME... --placement mirrored|one_run_per_gpu` trains several runs on
 this machine (`islr.training.placement`): each run is a child `islr train --run ...`
 whose output goes to `<out>/<run>/train.log`, and the model to `<out>/<run>/`.
+
+With `--mlflow` every trained run is also an MLflow run, logged by the same functions as
+the pipeline's training steps (`islr.training.tracking`): the config as parameters,
+each epoch's metrics, lineage tags (what the command line knows: the run's config hash,
+the git commit, the fold manifest hash when the shard folder holds `fold_manifest.csv`,
+the shard folder), the curves and the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from islr.errors import ConfigError
@@ -35,27 +43,94 @@ def _train(args: argparse.Namespace) -> int:
     from islr.training.distribute import is_chief
     from islr.training.trainer import train_run, write_text_atomic
 
+    _check_mlflow_flags(args)
     config = load_run_config(args.run, args.scale)
     if args.epochs is not None:
         config.train.epochs = args.epochs
     if args.batch_per_replica is not None:
         config.train.batch_per_replica = args.batch_per_replica
     tfrecords = load_tfrecord_set(args.tfrecords).for_fold(args.fold)
-    result = train_run(config, tfrecords, args.out, verbose=args.keras_verbose)
-    if is_chief():
-        write_text_atomic(f"{args.out}/train_result.json", result.model_dump_json(indent=2))
-    print(
-        json.dumps(
-            {
-                "run": result.name,
-                "model": result.model_path,
-                "best_epoch": result.best_epoch + 1,
-                "replicas": result.replicas,
-                "diverged": result.diverged,
-            }
+    # only the chief of a multi-worker job logs, as only it saves the model
+    tracked = args.mlflow and is_chief()
+    run = _mlflow_run(args, config, tfrecords) if tracked else contextlib.nullcontext()
+    with run as callbacks:
+        result = train_run(
+            config, tfrecords, args.out, callbacks=callbacks, verbose=args.keras_verbose
         )
-    )
+        try:
+            if tracked:
+                _log_result(result, config)
+        finally:
+            if is_chief():
+                write_text_atomic(f"{args.out}/train_result.json", result.model_dump_json(indent=2))
+    summary = {
+        "run": result.name,
+        "model": result.model_path,
+        "best_epoch": result.best_epoch + 1,
+        "replicas": result.replicas,
+        "diverged": result.diverged,
+    }
+    if result.mlflow_run_id:
+        summary["mlflow_run_id"] = result.mlflow_run_id
+    print(json.dumps(summary))
     return 1 if result.diverged and result.best_epoch < 0 else 0
+
+
+def _check_mlflow_flags(args: argparse.Namespace) -> None:
+    given = [
+        flag
+        for flag, value in (("--mlflow-uri", args.mlflow_uri), ("--experiment", args.experiment))
+        if value
+    ]
+    if given and not args.mlflow:
+        raise ConfigError(
+            f"{' and '.join(given)} say where --mlflow logs, but --mlflow is not given: "
+            "add --mlflow to track the run in MLflow, or drop them"
+        )
+
+
+@contextlib.contextmanager
+def _mlflow_run(args: argparse.Namespace, config, tfrecords) -> Iterator[list]:
+    """An MLflow run for the training, in the tracking store `--mlflow-uri` names (else
+    `MLFLOW_TRACKING_URI`, else MLflow's default) and experiment `--experiment` (else
+    `MLFLOW_EXPERIMENT_NAME`, else MLflow's default), tagged with what the command
+    line knows of the run's lineage and its config as parameters; yields the callbacks
+    that log each epoch to it. An exception inside (a diverged run, Ctrl-C) ends the
+    run as FAILED."""
+    import mlflow
+
+    from islr.data.tfrecord import load_fold_manifest
+    from islr.training.tracking import MlflowEpochLogger, log_run_start, training_lineage
+
+    if args.mlflow_uri:
+        mlflow.set_tracking_uri(args.mlflow_uri)
+    if args.experiment:
+        mlflow.set_experiment(args.experiment)
+    lineage = training_lineage(
+        config,
+        scale=Path(args.scale).stem if args.scale else None,
+        fold_manifest=load_fold_manifest(args.tfrecords),
+        fold=tfrecords.eval_fold,
+        tfrecords=str(args.tfrecords),
+    )
+    name = config.name if args.fold is None else f"{config.name}-fold{args.fold}"
+    with mlflow.start_run(run_name=name) as run:
+        log.info(
+            "tracking %s in MLflow run %s at %s", name, run.info.run_id, mlflow.get_tracking_uri()
+        )
+        log_run_start(config, lineage)
+        yield [MlflowEpochLogger()]
+
+
+def _log_result(result, config) -> None:
+    """The result and the model, to the active run; `model_uri` says where the `.keras`
+    file is, as for a TFJob's run."""
+    import mlflow
+
+    from islr.training.tracking import log_training_run
+
+    mlflow.set_tag("model_uri", result.model_path)
+    log_training_run(result, config)
 
 
 def resolve_runs(names: list[str], runs_dir: str | Path = RUNS_DIR) -> dict[str, Path]:
@@ -90,6 +165,9 @@ def train_command(
     epochs: int | None = None,
     batch_per_replica: int | None = None,
     keras_verbose: int = 2,
+    mlflow: bool = False,
+    mlflow_uri: str | None = None,
+    experiment: str | None = None,
 ) -> list[str]:
     """The `islr train --run ...` command line of one run, for a child process."""
     command = [sys.executable, "-m", "islr.cli", "train", "--run", str(run_file)]
@@ -100,12 +178,19 @@ def train_command(
         command += ["--epochs", str(epochs)]
     if batch_per_replica is not None:
         command += ["--batch-per-replica", str(batch_per_replica)]
+    if mlflow:
+        command.append("--mlflow")
+    if mlflow_uri:
+        command += ["--mlflow-uri", mlflow_uri]
+    if experiment:
+        command += ["--experiment", experiment]
     return [*command, "--keras-verbose", str(keras_verbose)]
 
 
 def _train_many(args: argparse.Namespace) -> int:
     from islr.training.placement import RunJob, outcomes_table, place_runs
 
+    _check_mlflow_flags(args)
     runs = resolve_runs(args.runs, args.runs_dir)
     out = Path(args.out)
     jobs = [
@@ -119,6 +204,9 @@ def _train_many(args: argparse.Namespace) -> int:
                 epochs=args.epochs,
                 batch_per_replica=args.batch_per_replica,
                 keras_verbose=args.keras_verbose,
+                mlflow=args.mlflow,
+                mlflow_uri=args.mlflow_uri,
+                experiment=args.experiment,
             ),
             log_path=out / name / "train.log",
         )
@@ -183,4 +271,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one fold of a cross-validation (default: the set's own evaluation fold)",
     )
     parser.add_argument("--keras-verbose", type=int, default=2, help="Keras progress (0-2)")
+    parser.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="track each run as an MLflow run (parameters, per-epoch metrics, lineage "
+        "tags, curves, model) in the tracking store MLFLOW_TRACKING_URI names, or "
+        "--mlflow-uri; off by default",
+    )
+    parser.add_argument(
+        "--mlflow-uri", help="with --mlflow: the tracking URI (default: MLFLOW_TRACKING_URI)"
+    )
+    parser.add_argument(
+        "--experiment",
+        help="with --mlflow: the MLflow experiment, created if missing "
+        "(default: MLFLOW_EXPERIMENT_NAME, else MLflow's default experiment)",
+    )
     parser.set_defaults(func=_train)
