@@ -14,6 +14,11 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
+from pathlib import Path
+
+# pipelines/ imports from the repository root (ZenML's source root; it is not installed),
+# which `python benchmarks/pipeline_steps.py` does not put on sys.path by itself.
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _seconds(step) -> float:
@@ -25,6 +30,8 @@ def _seconds(step) -> float:
 def main(argv: list[str]) -> int:
     from zenml.client import Client
 
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
     from pipelines.data import DATA_STEPS
 
     client = Client()

@@ -25,19 +25,16 @@ RUN python -m venv /opt/venv
 
 WORKDIR /app
 
-# Only the packages the app needs at run time, with the versions pinned in pyproject.toml
-# (read from it, so there is one source of truth).
+# Only the packages the app needs at run time, at the versions of constraints.txt (the
+# tested set; pip takes their dependencies' versions from it too).
 # great-expectations validates uploaded recordings; add mlflow to serve the registry's
 # champion instead of a mounted file.
 ARG APP_PACKAGES="streamlit ai-edge-litert numpy pandas pyarrow pydantic pyyaml tqdm great-expectations matplotlib"
-COPY pyproject.toml docker/pyproject_requirements.py ./
+COPY constraints.txt ./
 # hadolint ignore=SC2086
-RUN python pyproject_requirements.py pyproject.toml --only $APP_PACKAGES \
-        > /tmp/requirements.txt \
-    && rm pyproject_requirements.py
-RUN pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
+RUN pip install --no-cache-dir -c constraints.txt $APP_PACKAGES
 
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY islr ./islr
 COPY app ./app
 RUN pip install --no-cache-dir --no-deps . \

@@ -3,7 +3,7 @@
 #   docker build -f docker/train.Dockerfile -t REGISTRY/islr-train:TAG .
 # TensorFlow comes from the `gpu` extra (tensorflow[and-cuda]), whose wheels bring the
 # CUDA and cuDNN libraries, so a slim Python base is enough; the node's NVIDIA driver
-# is mounted by the container runtime. Every version comes from pyproject.toml.
+# is mounted by the container runtime. Every version comes from constraints.txt.
 FROM python:3.11.13-slim-bookworm
 
 # ZENML_INTEGRATIONS: the stack's integrations installed here, so ZenML can run this
@@ -34,24 +34,25 @@ RUN python -m venv /opt/venv
 
 WORKDIR /app
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
-# The pins are read from pyproject.toml (never repeated here) and also serve as
-# constraints for the stack integrations, so an integration cannot move a pinned package.
-COPY pyproject.toml docker/pyproject_requirements.py ./
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml or
+# constraints.txt changes. The requirements (ranges) are read from pyproject.toml, the
+# exact versions from constraints.txt, which also constrains the stack integrations and
+# the DVC plugin, so none of them can move a tested package.
+COPY pyproject.toml constraints.txt docker/pyproject_requirements.py ./
 RUN python pyproject_requirements.py pyproject.toml --extra "$ISLR_TF_EXTRA" \
         > /tmp/requirements.txt \
-    && python pyproject_requirements.py pyproject.toml --extra "$ISLR_TF_EXTRA" --constraints \
-        > /tmp/constraints.txt \
     && rm pyproject_requirements.py
 # hadolint ignore=SC2086
-RUN pip install --no-cache-dir -r /tmp/requirements.txt \
+RUN pip install --no-cache-dir -r /tmp/requirements.txt -c constraints.txt \
     && zenml integration export-requirements $ZENML_INTEGRATIONS \
         --output-file /tmp/stack-requirements.txt \
-    && pip install --no-cache-dir -r /tmp/stack-requirements.txt -c /tmp/constraints.txt \
-    && pip install --no-cache-dir "dvc[${DVC_REMOTE}]==3.67.1" -c /tmp/constraints.txt \
-    && rm /tmp/requirements.txt /tmp/constraints.txt /tmp/stack-requirements.txt
+    && pip install --no-cache-dir -r /tmp/stack-requirements.txt -c constraints.txt \
+    && pip install --no-cache-dir "dvc[${DVC_REMOTE}]" -c constraints.txt \
+    && rm /tmp/requirements.txt /tmp/stack-requirements.txt
 
-# The project itself (its dependencies are already there).
+# The project itself (its dependencies are already there): pip installs the islr
+# library; steps/ and pipelines/ stay here in /app, the source root ZenML imports them
+# from (its step entrypoint works in /app and puts it on sys.path).
 COPY README.md ./
 COPY islr ./islr
 COPY steps ./steps

@@ -11,8 +11,8 @@
 # that survey as answered (no e-mail, no newsletter) before starting, so the dashboard
 # opens straight onto the pipelines. A user who has answered it keeps their answers.
 #
-# Needs the `dashboard` extra: pip install -e ".[dashboard]" (zenml[server], checked to
-# install with the project's pins). Environment (optional):
+# Needs the `dashboard` extra: pip install -c constraints.txt -e ".[dashboard]"
+# (zenml[server], checked to install with the tested versions). Environment (optional):
 #   ZENML_DASHBOARD_PORT   port (default 8237)
 #   ZENML_DASHBOARD_IP     interface (default 127.0.0.1: this machine only)
 # The server reads the same local store that pipelines on this machine write (in blocking
@@ -30,7 +30,7 @@ if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; th
     exit 2
 fi
 python -c "import zenml.zen_server.deploy, uvicorn" 2>/dev/null || {
-    echo "dashboard: the ZenML server is not installed; run: .venv/bin/pip install -e '.[dashboard]'" >&2
+    echo "dashboard: the ZenML server is not installed; run: .venv/bin/pip install -c constraints.txt -e '.[dashboard]'" >&2
     exit 1
 }
 # The survey (see above) counts as answered once the user's record has an e-mail opt-in

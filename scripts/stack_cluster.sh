@@ -47,18 +47,15 @@ case "$flavor" in
     *) echo "stack_cluster: ISLR_ORCHESTRATOR_FLAVOR must be kubernetes or kubeflow" >&2; exit 2 ;;
 esac
 
-# The integrations' client libraries, with the project's pins as constraints so they
-# cannot move a pinned package (the same rule as docker/train.Dockerfile).
+# The integrations' client libraries, constrained by constraints.txt (the tested set) so
+# they cannot move a tested package (the same rule as docker/train.Dockerfile).
 integrations="$flavor $cloud"
 [ "$builder" = kaniko ] && integrations="$integrations kaniko"
-constraints="$(mktemp)"
 requirements="$(mktemp)"
-trap 'rm -f "$constraints" "$requirements"' EXIT
-python docker/pyproject_requirements.py pyproject.toml --extra "$ISLR_TF_EXTRA" --constraints \
-    >"$constraints"
+trap 'rm -f "$requirements"' EXIT
 # shellcheck disable=SC2086
 zenml integration export-requirements $integrations --output-file "$requirements" >/dev/null
-pip install --disable-pip-version-check -r "$requirements" -c "$constraints"
+pip install --disable-pip-version-check -r "$requirements" -c constraints.txt
 
 [ -d .zen ] || zenml init >/dev/null
 

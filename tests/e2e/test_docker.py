@@ -1,5 +1,5 @@
 """The Dockerfiles: what they copy exists and is not excluded by .dockerignore, the
-versions they install are pyproject.toml's, they run as a non-root user, the app binds
+versions they install are constraints.txt's, they run as a non-root user, the app binds
 0.0.0.0 with usage stats off, and hadolint passes."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = {
@@ -44,13 +46,13 @@ def instructions(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def pyproject_pins() -> dict[str, str]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+def constraint_pins() -> dict[str, str]:
+    """constraints.txt, the tested set: canonical name -> version."""
     pins = {}
-    extras = [req for reqs in project["optional-dependencies"].values() for req in reqs]
-    for req in project["dependencies"] + extras:
-        name, version = re.match(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)", req).groups()
-        pins[name.lower()] = version
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version.strip()
     return pins
 
 
@@ -102,55 +104,58 @@ def test_copy_sources_exist_and_reach_the_build_context(kind):
 
 
 @pytest.mark.parametrize("kind", sorted(DOCKERFILES))
-def test_pins_come_from_pyproject(kind):
+def test_versions_come_from_constraints(kind):
     text = DOCKERFILES[kind].read_text()
-    pins = pyproject_pins()
-    mentioned = re.findall(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([0-9][\w.]*)", text)
-    for name, version in mentioned:
-        assert pins.get(name.lower()) == version, f"{kind}: {name}=={version} vs pyproject"
-    base = next(rest for keyword, rest in instructions(DOCKERFILES[kind]) if keyword == "FROM")
+    steps = instructions(DOCKERFILES[kind])
+    # no version written in the Dockerfile: every pip install takes constraints.txt
+    assert not re.findall(r"[A-Za-z0-9_.\-]+(?:\[[^\]]*\])?==[0-9]", text), kind
+    installs = [rest for keyword, rest in steps if keyword == "RUN" and "pip install" in rest]
+    for rest in installs:
+        for command in re.split(r"&&", rest):
+            if "pip install" in command and "--no-deps" not in command:
+                assert "-c constraints.txt" in command, f"{kind}: {command.strip()}"
+    copied = [w for keyword, rest in steps if keyword == "COPY" for w in shlex.split(rest)]
+    assert "constraints.txt" in copied, kind
+    base = next(rest for keyword, rest in steps if keyword == "FROM")
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base  # requires-python 3.11
-    # run the helper exactly as the Dockerfile does, with the Dockerfile's ARG defaults
-    defaults = args_defaults(instructions(DOCKERFILES[kind]))
+    pins = constraint_pins()
+    defaults = args_defaults(steps)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     if kind == "train":
-        argv = ["--extra", defaults["ISLR_TF_EXTRA"]]
-    else:
-        argv = ["--only", *defaults["APP_PACKAGES"].split()]
-    out = subprocess.run(
-        [sys.executable, str(HELPER), "pyproject.toml", *argv],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for requirement in out:
-        name, version = re.match(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)", requirement).groups()
-        assert pins[name.lower()] == version
-    if kind == "train":
-        assert "tensorflow[and-cuda]==2.21.0" in out and not any("tensorflow-cpu" in r for r in out)
-        assert f"zenml[local]=={pins['zenml']}" in out
-        constraints = subprocess.run(
-            [sys.executable, str(HELPER), "pyproject.toml", *argv, "--constraints"],
+        # run the helper exactly as the Dockerfile does, with the Dockerfile's ARG default
+        out = subprocess.run(
+            [sys.executable, str(HELPER), "pyproject.toml", "--extra", defaults["ISLR_TF_EXTRA"]],
             cwd=REPO,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.split()
-        assert "tensorflow==2.21.0" in constraints and not any("[" in c for c in constraints)
+        ).stdout.splitlines()
+        assert out == project["dependencies"] + project["optional-dependencies"]["gpu"]
+        requirements = [Requirement(line) for line in out]
+        assert any(r.name == "tensorflow" and "and-cuda" in r.extras for r in requirements)
+        assert not any(r.name == "tensorflow-cpu" for r in requirements)
+        for requirement in requirements:
+            name = canonicalize_name(requirement.name)
+            assert name in pins, f"constraints.txt pins no {name}"
+            assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]}"
+        assert re.search(r'pip install [^&]*"dvc\[\$\{DVC_REMOTE\}\]"', text)
     else:
-        names = {re.split(r"[\[=]", r)[0] for r in out}
-        assert {"streamlit", "ai-edge-litert"} <= names
-        assert not names & {"tensorflow", "tensorflow-cpu", "torch", "zenml"}  # small image
+        names = [canonicalize_name(n) for n in defaults["APP_PACKAGES"].split()]
+        direct = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+        assert set(names) <= direct, set(names) - direct  # the project's own dependencies
+        assert all(n in pins for n in names), [n for n in names if n not in pins]
+        assert {"streamlit", "ai-edge-litert"} <= set(names)
+        assert not set(names) & {"tensorflow", "tensorflow-cpu", "torch", "zenml"}  # small image
 
 
-def test_helper_names_a_missing_package():
+def test_helper_names_a_missing_extra():
     done = subprocess.run(
-        [sys.executable, str(HELPER), "pyproject.toml", "--only", "streamlit", "no-such-pkg"],
+        [sys.executable, str(HELPER), "pyproject.toml", "--extra", "no-such-extra"],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
-    assert done.returncode != 0 and "no-such-pkg" in done.stderr
+    assert done.returncode != 0 and "no-such-extra" in done.stderr
 
 
 @pytest.mark.parametrize("kind", sorted(DOCKERFILES))
