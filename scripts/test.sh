@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# The test suite: lint, then pytest (pass pytest arguments through, e.g. -k tfrecord).
+# The test suite: lint, then pytest. Other arguments pass through to pytest
+# (e.g. -k tfrecord).
+#   bash scripts/test.sh          every tier, as CI runs it (.ci/run)
+#   bash scripts/test.sh --fast   the unit tier only (tests/unit: no training, pipeline
+#                                 runs, processes or servers)
+# The tiers: tests/unit, tests/integration (small models trained, single steps,
+# subprocesses, loopback servers) and tests/e2e (pipelines end to end, the browser and
+# dashboard tests, real signing).
 # The browser test needs Debian's chromium; scripts/browser.sh installs it when missing
 # (root or sudo, e.g. in CI). Where it cannot, the test fails under CI=true and skips
 # with its reason otherwise.
 set -euo pipefail
+fast=0
+if [[ "${1:-}" == "--fast" ]]; then
+    fast=1
+    shift
+fi
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-if [[ ! -x /usr/bin/chromium ]]; then
+if [[ $fast == 0 && ! -x /usr/bin/chromium ]]; then
     bash "$ISLR_ROOT/scripts/browser.sh" || echo "test.sh: no browser; the browser test will not run" >&2
 fi
 ruff check .
@@ -14,4 +26,8 @@ ruff format --check .
 export HF_HUB_OFFLINE=1
 export ISLR_TEST_OUTPUT="${ISLR_TEST_OUTPUT:-$ISLR_ROOT/outputs/test-output}"
 mkdir -p "$ISLR_TEST_OUTPUT"
-pytest "$@"
+if [[ $fast == 1 ]]; then
+    pytest tests/unit "$@"
+else
+    pytest "$@"
+fi

@@ -7,7 +7,7 @@ The store's runs are written with MLflow's client in the shape the main job give
 an experiment named after the pipeline, the pipeline's run as the parent, and one
 `train_<run>` run per model under it, holding that model's test metrics. What is under
 test is the UI and the link; training the seven models would take minutes, and
-tests/test_mlflow_server.py already reads a really trained run off the same table."""
+tests/integration/test_mlflow_server.py already reads a really trained run off the same table."""
 
 from __future__ import annotations
 

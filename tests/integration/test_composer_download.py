@@ -13,8 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from islr.text.composer import hub_offline
-
 
 def run_islr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`islr ARGS` in a fresh process, with exactly `env` (HF_HUB_OFFLINE is read there)."""
@@ -60,16 +58,6 @@ def hub():
     yield fake
     fake.server.shutdown()
     fake.server.server_close()
-
-
-def test_hub_offline_switches(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    assert not hub_offline() and hub_offline(offline=True)
-    for value in ("1", "true", "YES", "on"):
-        monkeypatch.setenv("HF_HUB_OFFLINE", value)
-        assert hub_offline()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    assert not hub_offline()
 
 
 def test_translate_downloads_on_first_use_unless_offline(hub, tmp_path):

@@ -37,7 +37,6 @@ from islr.data.ingest import ingest, sign_map_for
 from islr.data.split import SplitConfig, assign_folds
 from islr.data.tfrecord import write_tfrecords
 from islr.data.validate import ValidationConfig, validate_recordings
-from islr.training.distribute import has_cluster_config, is_chief
 
 JOB = os.path.join(os.path.dirname(os.path.dirname(__file__)), "distributed_job.py")
 # relative agreement of every epoch's loss and val_loss (see the module docstring)
@@ -225,17 +224,3 @@ def test_nan_guard_stops_both_workers(one_recording_tfrecords, tmp_path):
         messages.append(line)
         assert not (out / "model.keras").exists()
     assert messages[0] == messages[1]  # the same batch on both
-
-
-def test_cluster_config_parsing(monkeypatch):
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert not has_cluster_config() and is_chief()
-    cluster = {"chief": ["a:1"], "worker": ["b:1"]}
-    monkeypatch.setenv(
-        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
-    )
-    assert has_cluster_config() and not is_chief()
-    monkeypatch.setenv(
-        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}})
-    )
-    assert is_chief()

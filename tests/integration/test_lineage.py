@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from islr.data.lineage import dvc_dir_md5, fingerprint, read_dvc_file
-from islr.errors import DataFolderError
 
 
 def dvc(cwd, *args):
@@ -39,13 +38,3 @@ def test_fingerprint_uses_dvc_file_when_current_and_notices_changes(dvc_repo):
     (dvc_repo / "data" / "extra.txt").write_text("changed")
     changed = fingerprint(dvc_repo / "data")
     assert changed.source == "computed" and changed.md5 != fp.md5
-
-
-def test_untracked_folder_is_computed(real_data_dir):
-    fp = fingerprint(real_data_dir)
-    assert fp.source == "computed" and fp.n_files == 12
-
-
-def test_missing_folder(tmp_path):
-    with pytest.raises(DataFolderError, match="does not exist"):
-        fingerprint(tmp_path / "nope")

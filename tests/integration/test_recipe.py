@@ -1,5 +1,6 @@
 """Training recipe pieces: AWP against its update rule, the NaN guard with best-weights
-restore, and the precision policy."""
+restore, on small models that train (the precision policy is in
+tests/unit/test_precision_policy.py)."""
 
 import keras
 import numpy as np
@@ -7,7 +8,6 @@ import pytest
 
 from islr.training.awp import AWPModel
 from islr.training.callbacks import BestWeightsGuard
-from islr.training.precision import resolve_policy, set_precision
 
 RNG = np.random.default_rng(0)
 
@@ -100,16 +100,6 @@ def test_multi_worker_loop_feeds_the_nan_guard():
     assert guard.diverged and guard.diverged_at[0] in (1, 2)
     assert len(history.history["loss"]) < 6 and guard.best_epoch == 0
     assert np.isfinite(model.predict(x, verbose=0)).all()
-
-
-def test_precision_policy():
-    assert resolve_policy("auto") == "float32"  # CPU
-    assert resolve_policy("mixed_bfloat16") == "mixed_bfloat16"
-    try:
-        assert set_precision("mixed_bfloat16") == "mixed_bfloat16"
-        assert keras.mixed_precision.global_policy().compute_dtype == "bfloat16"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 def test_awp_trains_a_zoo_model():

@@ -1,6 +1,7 @@
-"""The TFJob launcher: the manifest built from a run config, and create/poll through the
-`kubernetes` client against a Kubernetes API served on loopback by the test (real HTTP
-and HTTPS, kubeconfig files with each kind of credential, nothing patched)."""
+"""The TFJob launcher: create/poll through the `kubernetes` client against a Kubernetes API
+served on loopback by the test (real HTTP and HTTPS, kubeconfig files with each kind of
+credential, nothing patched), and the worker's script. The manifest alone is
+tests/unit/test_tfjob_manifest.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tfjob_settings import job_for, settings_for
 
 from islr.cluster.kube import (
     ApiUnreachableError,
@@ -24,14 +26,12 @@ from islr.cluster.kube import (
 )
 from islr.cluster.tfjob import (
     TFJobFailedError,
-    TFJobSettings,
     TFJobTimeoutError,
     build_tfjob_manifest,
     job_name,
     run_tfjob,
     tfjob_config_for_run,
 )
-from islr.errors import ConfigError
 from islr.training.config import load_run_config
 
 TOKEN = "s3cret-token"
@@ -169,105 +169,17 @@ def run_config(repo_root):
     )
 
 
-def _settings(operator, **overrides) -> TFJobSettings:
-    values = {
-        "image": "registry.example.com/islr-train:1",
-        "namespace": "ml",
-        "workers": 3,
-        "resources": {"gpus": 2, "cpu": "6", "memory": "40Gi"},
-        "node_selector": {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"},
-        "poll_interval_s": 0.01,
-        "timeout_s": 5,
-        "kubeconfig": str(operator.kubeconfig) if operator else None,
-    }
-    return TFJobSettings.model_validate({**values, **overrides})
-
-
-def _job(run_config, operator, **overrides):
-    return tfjob_config_for_run(
-        run_config,
-        _settings(operator, **overrides),
-        tfrecords_uri="gs://bucket/islr/tfrecords/abc",
-        out_uri="gs://bucket/islr/tfjobs/run1/cnn_transformer/",
-        suffix="1A2B3C4D",
-    )
-
-
-def test_manifest_from_run_config(run_config):
-    job = _job(run_config, None)
-    manifest = build_tfjob_manifest(job)
-    assert manifest["apiVersion"] == "kubeflow.org/v1" and manifest["kind"] == "TFJob"
-    assert manifest["metadata"] == {
-        "name": "islr-cnn-transformer-1a2b3c4d",
-        "namespace": "ml",
-        "labels": {"app.kubernetes.io/name": "islr", "islr/run": job.name},
-        "annotations": {
-            "islr/run-name": "cnn_transformer",
-            "islr/model-uri": "gs://bucket/islr/tfjobs/run1/cnn_transformer/model.keras",
-            # full scale: 64 per replica x 3 workers x 2 GPUs
-            "islr/global-batch": str(64 * 3 * 2),
-        },
-    }
-    spec = manifest["spec"]
-    assert spec["runPolicy"]["cleanPodPolicy"] == "Running"
-    worker = spec["tfReplicaSpecs"]["Worker"]
-    assert list(spec["tfReplicaSpecs"]) == ["Worker"]
-    assert worker["replicas"] == 3 and worker["restartPolicy"] == "OnFailure"
-    pod = worker["template"]["spec"]
-    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
-    (container,) = pod["containers"]
-    assert container["name"] == "tensorflow"  # the operator injects TF_CONFIG only here
-    assert container["image"] == "registry.example.com/islr-train:1"
-    assert container["resources"] == {
-        "requests": {"cpu": "6", "memory": "40Gi"},
-        "limits": {"memory": "40Gi", "nvidia.com/gpu": "2"},
-    }
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["ISLR_TFRECORDS"] == "gs://bucket/islr/tfrecords/abc"
-    assert env["ISLR_OUT"] == "gs://bucket/islr/tfjobs/run1/cnn_transformer/"
-    assert "TF_CONFIG" not in env  # set by the training operator, per replica
-    # the resolved run travels in the manifest, so the image's files cannot drift from it
-    shipped = json.loads(env["ISLR_RUN_CONFIG"])
-    assert shipped == run_config.model_dump(mode="json")
-    assert shipped["train"]["epochs"] == 120 and shipped["model"]["dim"] == 192
-    command = " ".join(container["command"])
-    assert "exec islr cluster worker --run /tmp/islr-run.json" in command
-    assert '--tfrecords "$ISLR_TFRECORDS" --out "$ISLR_OUT"' in command
-    # the manifest must survive a YAML round trip (kubectl apply -f)
-    assert yaml.safe_load(yaml.safe_dump(manifest)) == manifest
-
-
 def test_worker_script_writes_a_loadable_run_file(run_config, tmp_path):
     """What the worker's shell writes from the environment is a run file that
     `load_run_config` reads back to the same config."""
     import subprocess
 
-    manifest = build_tfjob_manifest(_job(run_config, None))
+    manifest = build_tfjob_manifest(job_for(run_config, None))
     container = manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     script = container["command"][2].split(" && ")[0].replace("/tmp/islr-run.json", "run.json")
     subprocess.run(["/bin/sh", "-c", script], cwd=tmp_path, env=env, check=True)
     assert load_run_config(tmp_path / "run.json") == run_config
-
-
-def test_cpu_only_workers_and_names(run_config):
-    job = _job(run_config, None, resources={"gpus": 0, "cpu": "2", "memory": "4Gi"})
-    container = build_tfjob_manifest(job)["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"][
-        "containers"
-    ][0]
-    assert "nvidia.com/gpu" not in container["resources"]["limits"]
-    assert job_name("cnn_bilstm") == "islr-cnn-bilstm"
-    long = job_name("a_really_long_run_name_" * 4, "deadbeef")
-    assert len(long) <= 48 and long.endswith("-deadbeef")
-
-
-def test_local_paths_are_refused(run_config):
-    with pytest.raises(ConfigError, match=r"tfrecords_uri='/home/me/tfrecords'.*gs://"):
-        tfjob_config_for_run(run_config, _settings(None), "/home/me/tfrecords", "gs://bucket/out")
-    ok = tfjob_config_for_run(
-        run_config, _settings(None, allow_local_paths=True), "/shared/tf", "/shared/out"
-    )
-    assert ok.model_uri == "/shared/out/model.keras"
 
 
 def test_run_succeeds_after_polls(run_config, operator):
@@ -277,7 +189,7 @@ def test_run_succeeds_after_polls(run_config, operator):
         RUNNING,
         {"conditions": [*RUNNING["conditions"], _condition("Succeeded", "done")]},
     ]
-    job = _job(run_config, operator)
+    job = job_for(run_config, operator)
     assert run_tfjob(job) == "gs://bucket/islr/tfjobs/run1/cnn_transformer/model.keras"
     assert operator.polls == 4
     stored = operator.jobs[("ml", job.name)]
@@ -293,7 +205,7 @@ def test_failed_job_reports_the_condition_message(run_config, operator):
         RUNNING,
         {"conditions": [*RUNNING["conditions"], _condition("Failed", message, "TFJobFailed")]},
     ]
-    job = _job(run_config, operator)
+    job = job_for(run_config, operator)
     with pytest.raises(TFJobFailedError) as info:
         run_tfjob(job)
     assert info.value.message == message and info.value.reason == "TFJobFailed"
@@ -302,7 +214,7 @@ def test_failed_job_reports_the_condition_message(run_config, operator):
 
 def test_timeout(run_config, operator):
     operator.statuses = [RUNNING]
-    job = _job(run_config, operator, timeout_s=0.6, poll_interval_s=0.02)
+    job = job_for(run_config, operator, timeout_s=0.6, poll_interval_s=0.02)
     with pytest.raises(TFJobTimeoutError, match=r"within 0.6 s .*Running=True.*kubectl delete"):
         run_tfjob(job)
     assert operator.polls >= 3
@@ -310,7 +222,7 @@ def test_timeout(run_config, operator):
 
 def test_conflict_and_forbidden_are_api_errors(run_config, operator):
     operator.statuses = [{"conditions": [_condition("Succeeded")]}]
-    job = _job(run_config, operator)
+    job = job_for(run_config, operator)
     run_tfjob(job)
     with pytest.raises(KubernetesApiError) as info:
         run_tfjob(job)  # same name again
@@ -326,7 +238,7 @@ def test_conflict_and_forbidden_are_api_errors(run_config, operator):
     }
     operator.create_error = (403, forbidden)
     with pytest.raises(KubernetesApiError, match=r"POST .*/namespaces/ml/tfjobs answered 403"):
-        run_tfjob(_job(run_config, operator, namespace="ml"))
+        run_tfjob(job_for(run_config, operator, namespace="ml"))
     operator.create_error = None
 
 
@@ -337,13 +249,13 @@ def test_credentials_and_kubeconfig_errors(run_config, operator, tmp_path):
     config["users"][0]["user"] = {"tokenFile": "token"}
     operator.kubeconfig.write_text(yaml.safe_dump(config))
     operator.statuses = [{"conditions": [_condition("Succeeded")]}]
-    run_tfjob(_job(run_config, operator))
+    run_tfjob(job_for(run_config, operator))
     assert operator.requests[-1][2] == f"Bearer {TOKEN}"
 
     config["users"][0]["user"] = {"token": "wrong"}
     operator.kubeconfig.write_text(yaml.safe_dump(config))
     with pytest.raises(KubernetesApiError) as info:
-        run_tfjob(_job(run_config, operator, namespace="other"))
+        run_tfjob(job_for(run_config, operator, namespace="other"))
     assert info.value.status == 401 and "refused" in str(info.value)
 
     assert f"{operator.kubeconfig}, context 'test'" in str(info.value)
@@ -387,21 +299,6 @@ def _cli(*argv: str) -> int:
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return args.func(args)
-
-
-def test_shipped_cluster_config_and_bad_values(repo_root, tmp_path):
-    from islr.cluster.tfjob import load_cluster_settings
-
-    settings = load_cluster_settings(repo_root / "configs" / "cluster.yaml")
-    # the full scale's global batch of 512 = 64 per replica x workers x GPUs per worker
-    assert settings.workers * settings.resources.gpus * 64 == 512
-    bad = tmp_path / "cluster.yaml"
-    bad.write_text(yaml.safe_dump({"tfjob": {"image": "x", "workers": 0}}))
-    with pytest.raises(ConfigError, match=r"cluster.yaml: tfjob.workers: .*\(got 0\)"):
-        load_cluster_settings(bad)
-    bad.write_text("image: x\n")
-    with pytest.raises(ConfigError, match=r"`tfjob:` block"):
-        load_cluster_settings(bad)
 
 
 def test_cli_dry_run_and_launch(repo_root, operator, tmp_path, capsys):
@@ -713,7 +610,7 @@ def test_every_credential_kind_over_https_and_nothing_written(
         kubeconfig.write_text(_kubeconfig(op.server, user, cluster))
         job = tfjob_config_for_run(
             run_config,
-            _settings(None, kubeconfig=str(kubeconfig), namespace=f"ns{i}"),
+            settings_for(None, kubeconfig=str(kubeconfig), namespace=f"ns{i}"),
             "gs://b/tf",
             "gs://b/out",
         )
@@ -796,7 +693,7 @@ def test_bad_kubeconfigs_name_file_context_and_field(operator, run_config, tmp_p
     }
     operator.create_error = (422, invalid)
     with pytest.raises(KubernetesApiError) as info:
-        run_tfjob(_job(run_config, operator))
+        run_tfjob(job_for(run_config, operator))
     line = str(info.value)
     assert info.value.status == 422 and "\n" not in line
     assert "answered 422" in line and "context 'test'" in line

@@ -14,7 +14,6 @@ from islr.data.ingest import ingest, sign_map_for
 from islr.data.split import SplitConfig, assign_folds
 from islr.data.tfrecord import (
     TFRecordConfig,
-    encode_example,
     load_tfrecord_set,
     make_dataset,
     write_tfrecords,
@@ -81,25 +80,6 @@ def test_plain_islr_5fold_spec_parses_our_shards(manifest, real_data_dir, tmp_pa
         proto = tf.train.Example.FromString(raw.numpy())
         assert sorted(proto.features.feature) == sorted(spec)
     assert record_set.n_records == 9
-
-
-def test_encoding_matches_tensorflow_protobuf():
-    coords = np.random.default_rng(0).random((4, 543, 3)).astype(np.float32)
-    coords[1, 468:489] = np.nan
-    ours = encode_example(coords, 17, 2044, 2**40 + 5)
-    theirs = tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "coordinates": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[coords.tobytes()])
-                ),
-                "sign": tf.train.Feature(int64_list=tf.train.Int64List(value=[17])),
-                "participant_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2044])),
-                "sequence_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[2**40 + 5])),
-            }
-        )
-    )
-    assert tf.train.Example.FromString(ours) == theirs
 
 
 def test_shards_are_deterministic(manifest, real_data_dir, tmp_path):
