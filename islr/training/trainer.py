@@ -184,10 +184,6 @@ def compile_trainer(
         # (one_run_per_gpu) as across several.
         jit_compile=False,
     )
-    # Built now, not on the first step: a tf.function that creates variables while it
-    # traces is traced a second time, which cost every run one more trace of its whole
-    # training step.
-    optimizer.build(trainer.trainable_variables)
     # LateDropout counts optimizer steps (the study's "training steps"), not the two
     # forward passes an AWP step makes
     for layer in model._flatten_layers(include_self=False):
@@ -289,6 +285,10 @@ def _train_run(
 
     with strategy.scope():
         model, trainer, inner = compile_trainer(config, steps, global_batch=batch)
+        # Built now, not on the first step: a tf.function that creates variables while
+        # it traces is traced a second time, which cost every run one more trace of its
+        # whole training step.
+        trainer.optimizer.build(trainer.trainable_variables)
     guard = BestWeightsGuard("val_loss" if val_ds is not None else "loss")
     callback_set = [
         _ScheduleLogger(inner),
