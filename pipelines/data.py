@@ -2,6 +2,7 @@
 
 from zenml import pipeline
 
+from islr.job import JobConfig
 from steps.fingerprint import fingerprint_data
 from steps.ingest import ingest_data
 from steps.split import split_folds
@@ -19,24 +20,36 @@ DATA_STEPS = (
 )
 
 
-def data_steps(data_dir: str):
+def data_steps(job: JobConfig):
     """Wire the data steps (shared by every pipeline that starts from raw data); returns
     the fingerprint, validation report, fold manifest and TFRecord set outputs."""
+    data_dir = job.data_dir
     fingerprint = fingerprint_data(data_dir=data_dir)
-    recordings = ingest_data(data_dir=data_dir, data_fingerprint=fingerprint)
-    valid, report, _ = validate_data(
-        recordings=recordings, data_dir=data_dir, data_fingerprint=fingerprint
+    recordings = ingest_data(
+        data_dir=data_dir, data_fingerprint=fingerprint, workers=job.ingest_workers
     )
-    manifest = split_folds(valid_recordings=valid, data_fingerprint=fingerprint)
+    valid, report, _ = validate_data(
+        recordings=recordings,
+        data_dir=data_dir,
+        data_fingerprint=fingerprint,
+        config=job.validation,
+        output_root=job.output_root,
+    )
+    manifest = split_folds(valid_recordings=valid, data_fingerprint=fingerprint, config=job.split)
     tfrecords = write_tfrecord_shards(
-        fold_manifest=manifest, data_dir=data_dir, data_fingerprint=fingerprint
+        fold_manifest=manifest,
+        data_dir=data_dir,
+        data_fingerprint=fingerprint,
+        config=job.tfrecords,
     )
     return fingerprint, report, manifest, tfrecords
 
 
 @pipeline(enable_cache=True)
-def data_pipeline(data_dir: str = "data"):
-    """Any folder in the asl-signs layout -> validated, split, islr-5fold TFRecords."""
-    fingerprint, report, _, tfrecords = data_steps(data_dir)
+def data_pipeline(job: JobConfig | None = None):
+    """Any folder in the asl-signs layout (`job.data_dir`) -> validated, split,
+    islr-5fold TFRecords. `job`: islr.job.JobConfig (None: every default)."""
+    job = job or JobConfig()
+    fingerprint, report, _, tfrecords = data_steps(job)
     summarize_data(data_fingerprint=fingerprint, validation_report=report, tfrecords=tfrecords)
     return tfrecords

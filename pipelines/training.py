@@ -5,22 +5,15 @@ from pathlib import Path
 
 from zenml import pipeline
 
-from islr.cluster.tfjob import training_backend
-from islr.training.config import load_run_config
+from islr.job import JobConfig, discover_runs
 from pipelines.data import data_steps
 from steps.folds import check_cv_folds
 from steps.tfjob import train_on_cluster
 from steps.train import train_model
 
-ALL_RUNS = (
-    "cnn",
-    "transformer",
-    "cnn_transformer_noaug",
-    "cnn_transformer",
-    "cnn_bilstm",
-    "cnn_bigru",
-    "cnn_linformer",
-)
+# Every run of the project's configs/runs/, in the study's order (a job with `runs: null`
+# trains these; islr.job.discover_runs).
+ALL_RUNS = tuple(discover_runs(Path(__file__).resolve().parents[1] / "configs" / "runs"))
 
 
 def step_suffix(fold: int | None) -> str:
@@ -30,66 +23,53 @@ def step_suffix(fold: int | None) -> str:
 
 
 def train_steps(
-    tfrecords,
-    manifest,
-    fingerprint,
-    runs,
-    scale,
-    runs_dir,
-    scales_dir,
-    training=None,
-    folds: list[int] | None = None,
+    job: JobConfig, tfrecords, manifest, fingerprint
 ) -> list[tuple[str, int | None, object, object]]:
     """One training step per run and fold (id `train_<run>`, or `train_<run>_fold<k>`
     under cross-validation), shared by every pipeline that trains; returns (run name,
     fold, model output, train-result output) for each, folds outermost. Run files are
     resolved when the pipeline is compiled, so each step gets its full config as a
     parameter and any change to a run or scale file re-trains that run. With
-    `training.backend: tfjob` each step launches the run as a TFJob instead; its outputs
-    are the same, so everything downstream is unchanged. With `folds`, a first step
-    checks every fold can be evaluated, so a bad fold fails before any training."""
-    backend = training_backend(training)
+    `job.training.backend: tfjob` each step launches the run as a TFJob instead; its
+    outputs are the same, so everything downstream is unchanged. With `job.folds`, a
+    first step checks every fold can be evaluated, so a bad fold fails before any
+    training."""
+    backend = job.training
     cluster = backend.tfjob_settings() if backend.backend == "tfjob" else None
     after = None
-    if folds:
-        check_cv_folds(tfrecords=tfrecords, folds=list(folds), id="check_cv_folds")
+    if job.folds:
+        check_cv_folds(tfrecords=tfrecords, folds=list(job.folds), id="check_cv_folds")
         after = "check_cv_folds"
     trained = []
-    for fold in folds or [None]:
-        for name in runs or ALL_RUNS:
+    for fold in job.folds or [None]:
+        for name in job.run_names():
             inputs = {
                 "tfrecords": tfrecords,
                 "fold_manifest": manifest,
                 "data_fingerprint": fingerprint,
-                "config": load_run_config(
-                    Path(runs_dir) / f"{name}.yaml", Path(scales_dir) / f"{scale}.yaml"
-                ),
-                "scale": scale,
+                "config": job.run_config(name),
+                "scale": job.scale,
                 "fold": fold,
             }
             step_id = f"train_{name}{step_suffix(fold)}"
             if cluster is None:
-                model, result = train_model(**inputs, id=step_id, after=after)
+                # Not under the pipeline run's folder on purpose: the training folder is
+                # keyed by the run's config, data and fold (`<output_root>/runs/<run>-<key>`),
+                # so a pipeline killed mid-training and launched again resumes the run.
+                model, result = train_model(
+                    **inputs, out_root=f"{job.output_root}/runs", id=step_id, after=after
+                )
             else:
+                # the TFJob writes where every worker reads: the artifact store
                 model, result = train_on_cluster(**inputs, cluster=cluster, id=step_id, after=after)
             trained.append((name, fold, model, result))
     return trained
 
 
 @pipeline(enable_cache=True)
-def training_pipeline(
-    data_dir: str = "data",
-    runs: list[str] | None = None,
-    scale: str = "quickstart",
-    runs_dir: str = "configs/runs",
-    scales_dir: str = "configs/scales",
-    training: dict | None = None,
-    folds: list[int] | None = None,
-):
-    """`runs`: names of files in `runs_dir` (default all seven); `scale`: a file in
-    `scales_dir` (quickstart or full); `training`: local or TFJob, `folds`:
-    cross-validation (see main_pipeline)."""
-    fingerprint, _, manifest, tfrecords = data_steps(data_dir)
-    train_steps(
-        tfrecords, manifest, fingerprint, runs, scale, runs_dir, scales_dir, training, folds
-    )
+def training_pipeline(job: JobConfig | None = None):
+    """The data steps, then every run of `job` (runs, scale, training backend, folds;
+    islr.job.JobConfig, None: every default)."""
+    job = job or JobConfig()
+    fingerprint, _, manifest, tfrecords = data_steps(job)
+    train_steps(job, tfrecords, manifest, fingerprint)

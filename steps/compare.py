@@ -10,10 +10,11 @@ from typing import Annotated
 
 import mlflow
 import numpy as np
-from zenml import step
+from zenml import get_step_context, step
 
 from islr.evaluation.metrics import Evaluation
 from islr.evaluation.report import ComparisonReport, write_comparison
+from islr.job import ReportConfig
 from islr.training.trainer import TrainResult
 
 
@@ -22,14 +23,15 @@ def compare_runs(
     evaluations: list[Evaluation],
     probabilities: list[np.ndarray],
     train_results: list[TrainResult],
-    report_dir: str = "outputs/reports",
-    ensemble: bool = True,
-    n_resamples: int = 10_000,
+    config: ReportConfig | None = None,
+    output_root: str = "outputs",
 ) -> Annotated[ComparisonReport, "comparison_report"]:
     """`evaluations`, `probabilities` and `train_results`: one per (run, fold), in the
     same order (pass the outputs of several steps as lists). Writes `comparison.md`,
-    `comparison.html` and `curves.png` to `report_dir` and logs them, and the ensemble's
-    metrics, to the pipeline's MLflow run."""
+    `comparison.html` and `curves.png` to `<output_root>/<pipeline run id>/` and logs
+    them, and the ensemble's metrics, to the pipeline's MLflow run."""
+    config = config or ReportConfig()
+    report_dir = Path(output_root) / str(get_step_context().pipeline_run.id)
     histories: dict[str, list[dict[str, list[float]]]] = {}
     diverged: dict[str, list[bool]] = {}
     for result in train_results:
@@ -39,10 +41,10 @@ def compare_runs(
         evaluations,
         probabilities,
         report_dir,
-        ensemble=ensemble,
+        ensemble=config.ensemble,
         histories=histories,
         diverged=diverged,
-        n_resamples=n_resamples,
+        n_resamples=config.n_resamples,
     )
     mlflow.log_artifact(report.markdown_path, "comparison")
     mlflow.log_artifact(report.html_path, "comparison")

@@ -25,12 +25,13 @@ def evaluate_model(
     train_result: TrainResult,
     tfrecords: TFRecordSet,
     config: EvaluationConfig | None = None,
-    out_root: str = "outputs/evaluation",
+    out_root: str = "outputs",
     fold: int | None = None,
 ) -> tuple[Annotated[Evaluation, "evaluation"], Annotated[np.ndarray, "test_probabilities"]]:
     """Scores on the test and validation splits of `fold` (None: the split's own
     evaluation fold); probabilities: softmax on the test split, records in sequence_id
-    order; files under `<out_root>/<pipeline run id>/<run>[/fold<k>]/`."""
+    order; files under `<out_root>/<pipeline run id>/<run>[/fold<k>]/` (out_root: the
+    job's output_root)."""
     tfrecords = tfrecords.for_fold(fold)
     client = MlflowClient()
     run_id = train_result.mlflow_run_id

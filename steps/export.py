@@ -2,7 +2,8 @@
 
 Every serving variant is measured and the one the variant choice picks is published
 (`islr.export.tflite.choose_variant`). The .tflite and its report are written under
-`<out_root>/<pipeline run id>/<run>.tflite` and logged under `tflite/` of the MLflow
+`<out_root>/<pipeline run id>/<run>.tflite` (out_root: the job's output_root), next to
+the run's evaluation folder, and logged under `tflite/` of the MLflow
 run that trained the model (`TrainResult.mlflow_run_id`), on the active stack's MLflow
 tracker. The step opens no
 MLflow run of its own: the export belongs to the training run it came from.
@@ -37,7 +38,7 @@ def export_tflite(
     train_result: TrainResult,
     config: ExportConfig | None = None,
     data_dir: str | None = None,
-    out_root: str = "outputs/tflite",
+    out_root: str = "outputs",
     log_to_mlflow: bool = True,
     tfrecords: TFRecordSet | None = None,
     fold: int | None = None,

@@ -3,6 +3,7 @@ through the gate (see islr.evaluation.registry)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,9 @@ from islr.evaluation.registry import (
     log_decision,
     register_evaluations,
 )
-from islr.export.tflite import TFLiteExport
+from islr.export.tflite import TFLiteExport, publish_tflite
+
+log = logging.getLogger(__name__)
 
 
 @step
@@ -45,12 +48,18 @@ def register_models(
     evaluation_config: EvaluationConfig | None = None,
     ineligible_runs: dict[str, str] | None = None,
     fold: int | None = None,
+    # a list (fan-in), never Optional: ZenML cannot parse an Optional list input
+    exports: list[TFLiteExport] = (),
+    output_root: str = "outputs",
 ) -> Annotated[PromotionDecision, "promotion_decision"]:
     """`evaluations`: one per (run, fold); each run registers its first fold's model,
     ranked by the fold mean of the gate's metric. `tfrecords`: the set the evaluations
     used, to re-evaluate a champion measured on other records (on `fold`, the first
     fold); `tflite_uris`: run name -> TFLite file, stored as a version tag;
-    `ineligible_runs`: run name -> why it may not become champion."""
+    `ineligible_runs`: run name -> why it may not become champion. A new champion is
+    deployed: its published TFLite file (from `exports`) is copied to
+    `<output_root>/<config.publish_champion>`, the one path the app image serves."""
+    config = config or RegistryConfig()
     decision = register_evaluations(
         summarize_folds(evaluations),
         config,
@@ -60,4 +69,16 @@ def register_models(
         ineligible=ineligible_runs,
     )
     log_decision(decision)
+    if config.publish_champion:
+        target = Path(output_root) / config.publish_champion
+        if decision.promoted:
+            source = next(
+                (e for e in exports if Path(e.path).stem == decision.run and e.published), None
+            )
+            if source is None:
+                log.warning("champion %s has no published TFLite file to serve", decision.run)
+            else:
+                publish_tflite(source.path, target)
+        if target.is_file():  # a champion that stays keeps the file it has
+            decision.published_tflite = str(target)
     return decision

@@ -3,12 +3,11 @@ decided, where the outputs are."""
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import mlflow
-from zenml import step
+from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.types import MarkdownString
 
@@ -56,26 +55,6 @@ def tflite_uris(exports: list[TFLiteExport]) -> Annotated[dict[str, str], "tflit
     }
 
 
-def _champion_line(
-    decision: PromotionDecision, exports: list[TFLiteExport], target: Path
-) -> list[str]:
-    """Copy the new champion's published .tflite to `target`, the one path the app image
-    serves (`docker/app.Dockerfile`); a champion that stays keeps the file it has."""
-    if decision.promoted:
-        source = next(
-            (e for e in exports if Path(e.path).stem == decision.run and e.published), None
-        )
-        if source is None:
-            return [f"- champion TFLite: {decision.run} has no published TFLite file"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(source.path, tmp)
-        tmp.replace(target)
-    if not target.is_file():
-        return []
-    return [f"- champion TFLite (what the app image serves): `{target}`"]
-
-
 def _folder_line(what: str, folders: list[Path]) -> list[str]:
     """`- what: `common/folder/`` for the folders of several runs (none: no line)."""
     if not folders:
@@ -109,12 +88,13 @@ def summarize_main(
     # lists (fan-in), never Optional: ZenML cannot parse an Optional list input
     evaluations: list[Evaluation],
     train_results: list[TrainResult],
-    summary_path: str = "outputs/reports/summary.md",
-    champion_tflite: str = "outputs/export/model.tflite",
+    output_root: str = "outputs",
 ) -> Annotated[MarkdownString, "main_summary"]:
     """What the main job did, as markdown: the comparison table, the champion decision
     and why, the TFLite exports against their gate, where every artifact is, and how to
-    open these runs in the MLflow UI. Also written to `summary_path`."""
+    open these runs in the MLflow UI. Written to `<output_root>/<pipeline run id>/summary.md`
+    and copied to `<output_root>/reports/summary.md`, the latest run's (what
+    scripts/main.sh prints)."""
     tracker = Client().active_stack.experiment_tracker
     tracking_uri = tracker.get_tracking_uri() if tracker is not None else mlflow.get_tracking_uri()
     parent = mlflow.active_run()
@@ -160,11 +140,15 @@ def summarize_main(
         "- validation report: `"
         + (
             validation_report.report_path
-            or f"outputs/validation/{data_fingerprint.md5.removesuffix('.dir')}/"
+            or "(not written: the validation step failed or was skipped)"
         )
         + "`",
         f"- TFLite files: `{Path(exports[0].path).parent}/`" if exports else "- no TFLite files",
-        *_champion_line(decision, exports, Path(champion_tflite)),
+        *(
+            [f"- champion TFLite (what the app image serves): `{decision.published_tflite}`"]
+            if decision.published_tflite
+            else []
+        ),
         *_folder_line(
             "evaluation files (per-class CSV, confused pairs, confusion matrix)",
             [Path(p).parent for e in evaluations for p in e.files.values()],
@@ -193,12 +177,13 @@ def summarize_main(
         "model (and fold) with its validation and test metrics.",
     ]
     text = "\n".join(lines) + "\n"
-    path = Path(summary_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    mlflow.log_artifact(str(path))
+    run_path = Path(output_root) / str(get_step_context().pipeline_run.id) / "summary.md"
+    for path in (run_path, Path(output_root) / "reports" / "summary.md"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    mlflow.log_artifact(str(run_path))
     mlflow.set_tag("runs_table_url", runs_url)
     log.info("\n%s", text)
     return MarkdownString(text)

@@ -19,21 +19,22 @@ def validate_data(
     data_dir: str,
     data_fingerprint: DataFingerprint,
     config: ValidationConfig,
-    report_dir: str = "outputs/validation",
+    output_root: str = "outputs",
 ) -> tuple[
     Annotated[pd.DataFrame, "valid_recordings"],
     Annotated[ValidationReport, "validation_report"],
     Annotated[HTMLString, "validation_report_html"],
 ]:
     """Run the metadata and recording suites; the report is written to
-    `<report_dir>/<data md5>/` before the gate decides, so a failed run still leaves it."""
+    `<output_root>/<pipeline run id>/validation/` before the gate decides, so a failed
+    run still leaves it."""
+    context = get_step_context()
     root = Path(data_dir).resolve()
-    out = Path(report_dir) / data_fingerprint.md5.removesuffix(".dir")
-    check_output_dir(out, data_dir=root, must_be_empty=False, what="report folder (report_dir)")
+    out = Path(output_root) / str(context.pipeline_run.id) / "validation"
+    check_output_dir(out, data_dir=root, must_be_empty=False, what="report folder (output_root)")
     valid, report = validate_recordings(recordings, config, sign_map_for(root), str(root))
     json_path, _ = report.write(out)
     enforce_gate(report, str(json_path))
-    context = get_step_context()
     lineage = {"data_md5": data_fingerprint.md5, "report_path": str(json_path.resolve())}
     context.add_output_metadata(
         {

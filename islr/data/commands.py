@@ -72,6 +72,19 @@ def _md5(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job(args: argparse.Namespace):
+    """The job whose settings are the defaults of the flags: `--job FILE` (a pipeline
+    config, read by islr.job.load_job), else every default of islr.job.JobConfig."""
+    from islr.job import JobConfig, load_job
+
+    return load_job(args.job) if args.job else JobConfig()
+
+
+def _given(config, **flags) -> dict:
+    """`config`'s values with every flag that was given (not None) laid over them."""
+    return {**config.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
+
+
 def _prepare(args: argparse.Namespace, out_dir: str | None = None):
     """Everything checked before any recording is read: the options, the data folder,
     its sign map, the report folder and the output folder."""
@@ -79,11 +92,16 @@ def _prepare(args: argparse.Namespace, out_dir: str | None = None):
     from islr.data.outputs import check_output_dir
     from islr.data.validate import ValidationConfig
 
+    job = _job(args)
     config = config_from_flags(
         ValidationConfig,
         {"max_invalid_fraction": "--max-invalid-fraction"},
-        max_invalid_fraction=args.max_invalid_fraction,
+        **_given(job.validation, max_invalid_fraction=args.max_invalid_fraction),
     )
+    if args.report_dir is None:
+        args.report_dir = str(Path(job.output_root) / "validation")
+    if args.workers is None:
+        args.workers = job.ingest_workers
     root = resolve_data_dir(args.data_dir)
     sign_map = sign_map_for(root)
     check_output_dir(
@@ -123,18 +141,24 @@ def _tfrecords(args: argparse.Namespace) -> int:
     from islr.data.tfrecord import TFRecordConfig, write_tfrecords
     from islr.data.validate import enforce_gate
 
+    job = _job(args)
     split_config = config_from_flags(
         SplitConfig,
         {},
-        mode=args.mode,
-        n_folds=args.n_folds,
-        eval_fold=args.eval_fold,
-        seed=args.seed,
-        val_participants=args.val_participants,
-        test_participants=args.test_participants,
+        **_given(
+            job.split,
+            mode=args.mode,
+            n_folds=args.n_folds,
+            eval_fold=args.eval_fold,
+            seed=args.seed,
+            val_participants=args.val_participants,
+            test_participants=args.test_participants,
+        ),
     )
     tfrecord_config = config_from_flags(
-        TFRecordConfig, {}, records_per_shard=args.records_per_shard, workers=args.workers
+        TFRecordConfig,
+        {},
+        **_given(job.tfrecords, records_per_shard=args.records_per_shard, workers=args.workers),
     )
     root, sign_map, config = _prepare(args, args.out_dir)
     valid, report = _validate(args, root, sign_map, config)
@@ -163,11 +187,26 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=_interruptible(_md5))
 
+    # The flags mirror the pipelines' job (islr.job.JobConfig): a flag not given takes the
+    # value of `--job FILE`, or else the config class's default.
     def common(p):
         p.add_argument("data_dir", help="folder in the asl-signs layout")
-        p.add_argument("--report-dir", default="outputs/validation")
-        p.add_argument("--max-invalid-fraction", type=float, default=0.05)
-        p.add_argument("--workers", type=int, default=None)
+        p.add_argument(
+            "--job",
+            default=None,
+            metavar="FILE",
+            help="a pipeline config (e.g. configs/data_sample.yaml) whose job gives every "
+            "setting no flag sets; default: islr.job.JobConfig's defaults",
+        )
+        p.add_argument(
+            "--report-dir", default=None, help="default: <the job's output_root>/validation"
+        )
+        p.add_argument(
+            "--max-invalid-fraction", type=float, default=None, help="the gate (validation)"
+        )
+        p.add_argument(
+            "--workers", type=int, default=None, help="processes (default: one per core)"
+        )
 
     p = sub.add_parser("validate", help="ingest and validate a folder; write the report")
     common(p)
@@ -176,12 +215,12 @@ def register(subparsers) -> None:
     p = sub.add_parser("tfrecords", help="validate, split and write TFRecords (no ZenML)")
     common(p)
     p.add_argument("out_dir")
-    p.add_argument("--mode", choices=["grouped", "random", "named"], default="grouped")
+    p.add_argument("--mode", choices=["grouped", "random", "named"], default=None)
     p.add_argument(
         "--val-participants",
         type=int,
         nargs="*",
-        default=[],
+        default=None,
         metavar="ID",
         help="with --mode named: the validation signers (may be none)",
     )
@@ -189,12 +228,12 @@ def register(subparsers) -> None:
         "--test-participants",
         type=int,
         nargs="*",
-        default=[],
+        default=None,
         metavar="ID",
         help="with --mode named: the test signers; everyone else trains",
     )
-    p.add_argument("--n-folds", type=int, default=4)
-    p.add_argument("--eval-fold", type=int, default=0)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--records-per-shard", type=int, default=256)
+    p.add_argument("--n-folds", type=int, default=None)
+    p.add_argument("--eval-fold", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--records-per-shard", type=int, default=None)
     p.set_defaults(func=_tfrecords)

@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from islr.data.tfrecord import TFRecordSet
 from islr.evaluation.errors import RegistryError
@@ -60,6 +60,8 @@ DECISION_FILE = "promotion_decision.json"
 
 
 class RegistryConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model_name: str = MODEL_NAME
     # An MLflow metric name of an Evaluation (`val_accuracy`, `val_macro_f1`,
     # `test_latency_p50_ms`, ...). Rank by a validation metric: choosing by a test metric
@@ -69,6 +71,10 @@ class RegistryConfig(BaseModel):
     # The new version must beat the champion by at least this much (in metric units).
     min_improvement: float = Field(0.0, ge=0)
     artifact_path: str = "model"  # where the training run logged the model
+    # The deployment: where a new champion's published TFLite file is copied (atomically),
+    # the one path the app image serves (docker/app.Dockerfile); relative to the job's
+    # output_root. None: nothing is copied.
+    publish_champion: str | None = "export/model.tflite"
 
 
 class PromotionDecision(BaseModel):
@@ -89,6 +95,9 @@ class PromotionDecision(BaseModel):
     split_id: str  # the records the metric was compared on (validation, folds or test)
     registered: dict[str, str]  # run name -> new version
     reason: str
+    # where the champion's TFLite file is served from (RegistryConfig.publish_champion),
+    # once the registration step has published it; None: nothing published there
+    published_tflite: str | None = None
 
 
 def _model_uri(name: str, alias: str) -> str:

@@ -11,24 +11,31 @@ log = logging.getLogger(__name__)
 def _tflite(args: argparse.Namespace) -> int:
     from islr.export.tflite import (
         ExportConfig,
-        GateConfig,
         export_keras_to_tflite,
         load_keras_model,
         log_export_to_mlflow,
     )
 
-    config = ExportConfig(
-        gate=GateConfig(
-            max_size_mb=args.max_size_mb,
-            max_mean_latency_ms=args.max_latency_ms,
-            enforce=args.enforce,
-        ),
-        num_threads=args.threads,
-        latency_repeats=args.repeats,
-        n_real=args.n_real,
-        variants=args.variants,
-        n_test=args.n_test,
-    )
+    # a flag not given keeps the job's value (--job FILE), else ExportConfig's default
+    base = ExportConfig()
+    if args.job:
+        from islr.job import load_job
+
+        base = load_job(args.job).export
+    values = base.model_dump()
+    gate = {"max_size_mb": args.max_size_mb, "max_mean_latency_ms": args.max_latency_ms}
+    values["gate"].update({k: v for k, v in gate.items() if v is not None})
+    if args.enforce:
+        values["gate"]["enforce"] = True
+    given = {
+        "num_threads": args.threads,
+        "latency_repeats": args.repeats,
+        "n_real": args.n_real,
+        "variants": args.variants,
+        "n_test": args.n_test,
+    }
+    values.update({k: v for k, v in given.items() if v is not None})
+    config = ExportConfig.model_validate(values)
     tfrecords = None
     if args.tfrecords:
         from islr.data.tfrecord import load_tfrecord_set
@@ -82,11 +89,18 @@ def register(subparsers) -> None:
     p.add_argument(
         "--data-dir", help="asl-signs folder whose recordings join the parity/latency check"
     )
-    p.add_argument("--n-real", type=int, default=16, help="recordings sampled from --data-dir")
-    p.add_argument("--max-size-mb", type=float, default=40.0)
-    p.add_argument("--max-latency-ms", type=float, default=100.0, help="mean per recording")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads")
-    p.add_argument("--repeats", type=int, default=5, help="timed passes over the recordings")
+    # The defaults of these flags are ExportConfig's, or those of the job of `--job FILE`.
+    p.add_argument(
+        "--job",
+        metavar="FILE",
+        help="a pipeline config (e.g. configs/quickstart.yaml) whose job's `export` block "
+        "gives every setting no flag sets",
+    )
+    p.add_argument("--n-real", type=int, help="recordings sampled from --data-dir")
+    p.add_argument("--max-size-mb", type=float, help="the gate's file size limit")
+    p.add_argument("--max-latency-ms", type=float, help="the gate: mean per recording")
+    p.add_argument("--threads", type=int, help="interpreter threads")
+    p.add_argument("--repeats", type=int, help="timed passes over the recordings")
     p.add_argument(
         "--enforce",
         action="store_true",
@@ -95,9 +109,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--variants",
         nargs="+",
-        default=list(VARIANTS),
         choices=list(VARIANTS),
-        help="serving variants to measure (float32 always); the smallest eligible is published",
+        help="serving variants to measure (float32 always; default: all); the smallest "
+        "eligible is published",
     )
     p.add_argument(
         "--tfrecords",

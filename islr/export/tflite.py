@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 import keras
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from islr.data.format import PART_SLICES, ROWS_PER_FRAME, atomic_write_bytes_via, read_recording
 from islr.errors import RecordingError
@@ -87,6 +87,8 @@ VARIANTS: tuple[str, ...] = ("float32", "float16", "dynamic_int8", "int8")
 class GateConfig(BaseModel):
     """The serving budget (the competition's: 40 MB, 100 ms per recording) and parity."""
 
+    model_config = ConfigDict(extra="forbid")
+
     max_size_mb: float = Field(40.0, gt=0, description="file size limit, 1 MB = 10^6 bytes")
     max_mean_latency_ms: float = Field(
         100.0, gt=0, description="mean single-thread latency per recording"
@@ -111,6 +113,8 @@ class GateConfig(BaseModel):
 class ExportConfig(BaseModel):
     """How an export is checked. Where users would change values: thresholds in `gate`,
     how many recordings the parity and latency checks use, and how long they run."""
+
+    model_config = ConfigDict(extra="forbid")
 
     gate: GateConfig = Field(default_factory=GateConfig)
     num_threads: int = Field(1, ge=1, description="interpreter threads (competition: 1)")
@@ -870,3 +874,14 @@ def read_export_report(path: str | os.PathLike[str]) -> TFLiteExport:
         return TFLiteExport.model_validate(json.loads(Path(path).read_text()))
     except (OSError, ValueError) as exc:
         raise ExportError(f"{path}: not a readable TFLite export report ({exc})") from exc
+
+
+def publish_tflite(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Copy a published .tflite to a served path atomically (temporary name, then
+    rename), so a reader never sees a half-written model."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(Path(source).read_bytes())
+    tmp.replace(target)
+    return target

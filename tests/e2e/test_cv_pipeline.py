@@ -33,7 +33,7 @@ def test_cross_validation_over_two_folds(
             tmp_path, embedded_like, RUNS, "tiny", tmp_path / "scales", folds=[1, 3]
         ).read_text()
     )
-    config["steps"]["register_models"]["parameters"]["config"]["model_name"] = "islr-cv-test"
+    config["parameters"]["job"]["registry"] = {"model_name": "islr-cv-test"}
     path = tmp_path / "cv.yaml"
     path.write_text(yaml.safe_dump(config))
 

@@ -128,12 +128,13 @@ def test_a_pipeline_run_opens_in_a_browser_with_its_steps(repo_root, real_data_d
         "ZENML_REPOSITORY_PATH": str(tmp_path / "repo"),
     }
     config = yaml.safe_load((repo_root / "configs" / "data.yaml").read_text())
-    config["parameters"]["data_dir"] = str(real_data_dir)
-    steps = config["steps"]
-    steps["ingest_data"]["parameters"]["workers"] = 1
-    steps["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
-    steps["split_folds"]["parameters"]["config"].update(mode="random", n_folds=2)
-    steps["write_tfrecord_shards"]["parameters"]["config"]["workers"] = 1
+    config["parameters"]["job"] = {
+        "data_dir": str(real_data_dir),
+        "output_root": str(tmp_path / "outputs"),
+        "ingest_workers": 1,
+        "split": {"mode": "random", "n_folds": 2},
+        "tfrecords": {"workers": 1},
+    }
     config_path = tmp_path / "data.yaml"
     config_path.write_text(yaml.safe_dump(config))
     zenml = Path(sys.executable).parent / "zenml"

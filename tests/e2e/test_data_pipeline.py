@@ -20,11 +20,13 @@ def run_pipeline(config_path):
 
 def write_config(tmp_path, data_dir, **split):
     config = yaml.safe_load(Path("configs/data.yaml").read_text())
-    config["parameters"]["data_dir"] = str(data_dir)
-    config["steps"]["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
-    config["steps"]["split_folds"]["parameters"]["config"].update(split)
-    config["steps"]["write_tfrecord_shards"]["parameters"]["config"]["workers"] = 1
-    config["steps"]["ingest_data"]["parameters"]["workers"] = 1
+    config["parameters"]["job"] = {
+        "data_dir": str(data_dir),
+        "output_root": str(tmp_path / "outputs"),
+        "split": split,
+        "tfrecords": {"workers": 1},
+        "ingest_workers": 1,
+    }
     path = tmp_path / f"data-{len(list(tmp_path.glob('data-*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -61,7 +63,7 @@ def test_pipeline_on_generated_data(zenml_stack, synth_dir, tmp_path, monkeypatc
         ("validate_data", "validation_report"),
     ]:
         assert output(run, step, name).run_metadata["data_md5"] == md5
-    assert (tmp_path / "reports" / md5.removesuffix(".dir") / "validation_report.html").exists()
+    assert (tmp_path / "outputs" / str(run.id) / "validation" / "validation_report.html").exists()
 
     # unchanged data: every step after the fingerprint is cached
     again = run_pipeline(write_config(tmp_path, data, n_folds=3))
@@ -96,7 +98,7 @@ def test_gate_failure_stops_the_pipeline(
     (real_data_copy / victim).write_bytes(b"not parquet")
     with pytest.raises(RuntimeError, match="validate_data"):
         run_pipeline(write_config(tmp_path, real_data_copy, mode="random", n_folds=2))
-    reports = list((tmp_path / "reports").glob("*/validation_report.json"))
+    reports = list((tmp_path / "outputs").glob("*/validation/validation_report.json"))
     assert len(reports) == 1 and victim in reports[0].read_text()
 
 

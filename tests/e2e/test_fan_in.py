@@ -61,7 +61,7 @@ RUNS = {"cee": 2, "ay": 0}  # on the test split: ay 0.5, cee 1/6
 
 
 @pipeline(enable_cache=False)
-def fan_in_pipeline(directory: str, report_dir: str, out_root: str, model_name: str):
+def fan_in_pipeline(directory: str, out_root: str, model_name: str):
     tfrecords = load_set(directory)
     evaluations, probabilities, results = [], [], []
     for run, predicts in RUNS.items():
@@ -81,13 +81,14 @@ def fan_in_pipeline(directory: str, report_dir: str, out_root: str, model_name: 
         evaluations=evaluations,
         probabilities=probabilities,
         train_results=results,
-        report_dir=report_dir,
+        output_root=out_root,
     )
     register_models(
         evaluations=evaluations,
         tfrecords=tfrecords,
         config=RegistryConfig(model_name=model_name),
         tflite_uris={"ay": "/models/ay.tflite"},
+        output_root=out_root,
     )
 
 
@@ -99,14 +100,13 @@ def test_steps_fan_in(zenml_stack, synth_dir, tmp_path, monkeypatch, repo_root):
     counts = {0: 3, 1: 2, 2: 1}
     manifest = crafted_manifest(base_manifest(synth_dir), counts, val_counts=counts)
     shards = write_set(manifest, synth_dir, tmp_path / "set")
-    reports = tmp_path / "reports"
     run = fan_in_pipeline(
         directory=shards.directory,
-        report_dir=str(reports),
-        out_root=str(tmp_path / "evaluation"),
+        out_root=str(tmp_path / "outputs"),
         model_name="fan-in-classifier",
     )
     assert str(run.status).endswith("completed")
+    reports = tmp_path / "outputs" / str(run.id)
 
     report = run.steps["compare_runs"].outputs["comparison_report"][0].load()
     assert [row["run"] for row in report.rows] == ["ay", "cee", "ensemble"]

@@ -40,7 +40,8 @@ def test_main_job_registers_a_champion_and_keeps_it_against_a_worse_run(
     assert evaluation.metrics.accuracy > 0.10, evaluation.metrics
     decision = run.steps["register_models"].outputs["promotion_decision"][0].load()
     assert decision.promoted and decision.run == "cnn_transformer"
-    summary = (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert (tmp_path / str(run.id) / "summary.md").read_text() == summary
     assert "| cnn_transformer |" in summary  # one run: no ensemble row
     assert "new champion" in summary and "mlflow ui --backend-store-uri" in summary
     assert "- evaluation files (per-class CSV" in summary
@@ -62,7 +63,11 @@ def test_main_job_registers_a_champion_and_keeps_it_against_a_worse_run(
     scores = runner(inputs=frames)["outputs"]
     assert scores.shape == (250,)
     assert int(np.argmax(scores)) == int(np.argmax(logits[0]))
-    assert (tmp_path / "model.tflite").read_bytes() == Path(export.path).read_bytes()
+    assert (tmp_path / "export" / "model.tflite").read_bytes() == Path(export.path).read_bytes()
+    # every file of the run under <output_root>/<pipeline run id>/
+    assert Path(export.path).parent == tmp_path / str(run.id)
+    assert (tmp_path / str(run.id) / "validation" / "validation_report.json").is_file()
+    assert (tmp_path / str(run.id) / "comparison.md").is_file()
     version = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version(
         decision.model_name, decision.version
     )
@@ -78,4 +83,4 @@ def test_main_job_registers_a_champion_and_keeps_it_against_a_worse_run(
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
     champion_now = client.get_model_version_by_alias(decision.model_name, "champion")
     assert str(champion_now.version) == decision.version
-    assert "stays" in (tmp_path / "summary.md").read_text()
+    assert "stays" in (tmp_path / "reports" / "summary.md").read_text()

@@ -36,16 +36,14 @@ def test_training_pipeline_tracks_each_run(
         )
     )
     config = yaml.safe_load(Path("configs/training_quickstart.yaml").read_text())
-    config["parameters"] = {
+    config["parameters"]["job"] = {
         "data_dir": str(data),
+        "output_root": str(tmp_path),
         "runs": ["cnn", "cnn_transformer_noaug"],
         "scale": "tiny",
         "scales_dir": str(scales),
+        "split": {"n_folds": 3},
     }
-    config["steps"]["split_folds"]["parameters"]["config"]["n_folds"] = 3
-    config["steps"]["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
-    for name in ("train_cnn", "train_cnn_transformer_noaug"):
-        config["steps"][name] = {"parameters": {"out_root": str(tmp_path / "runs")}}
     path = tmp_path / "training.yaml"
     path.write_text(yaml.safe_dump(config))
 

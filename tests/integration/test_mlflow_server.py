@@ -109,25 +109,18 @@ def test_training_pipeline_tracks_to_the_shared_server(
         )
     )
     config = yaml.safe_load((repo_root / "configs" / "quickstart.yaml").read_text())
-    config["parameters"] = {
-        "data_dir": str(data),
-        "runs": ["cnn"],
-        "scale": "tiny",
-        "scales_dir": str(scales),
-    }
-    steps = config["steps"]
-    steps["split_folds"]["parameters"]["config"]["n_folds"] = 3
-    steps["validate_data"]["parameters"]["report_dir"] = str(tmp_path / "reports")
-    steps["compare_runs"]["parameters"]["report_dir"] = str(tmp_path / "reports")
-    steps["register_models"]["parameters"]["config"]["model_name"] = MODEL
-    steps["summarize_main"]["parameters"] = {
-        "summary_path": str(tmp_path / "summary.md"),
-        "champion_tflite": str(tmp_path / "model.tflite"),
-    }
     # no tracker named here: the tracked steps use the active stack's, the shared one
-    steps["train_cnn"] = {"parameters": {"out_root": str(tmp_path / "runs")}}
-    steps["evaluate_cnn"] = {"parameters": {"out_root": str(tmp_path / "evaluation")}}
-    steps["export_cnn"] = {"parameters": {"out_root": str(tmp_path / "tflite")}}
+    config["parameters"]["job"].update(
+        {
+            "data_dir": str(data),
+            "output_root": str(tmp_path),
+            "runs": ["cnn"],
+            "scale": "tiny",
+            "scales_dir": str(scales),
+            "split": {"n_folds": 3},
+            "registry": {"model_name": MODEL},
+        }
+    )
     path = tmp_path / "main.yaml"
     path.write_text(yaml.safe_dump(config))
 
@@ -188,7 +181,7 @@ def test_training_pipeline_tracks_to_the_shared_server(
     # pipeline's run, which carries the comparison, the training run with its test metric.
     from mlflow_ui import require_browser, runs_table_metric, runs_url_from_summary
 
-    summary = (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "reports" / "summary.md").read_text()
     assert '"Model training" switch' in summary
     link = runs_url_from_summary(summary)
     assert link == f"{url}/#/experiments/{tracked.info.experiment_id}/runs"

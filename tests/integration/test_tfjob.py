@@ -408,7 +408,7 @@ def test_main_pipeline_trains_through_tfjobs_and_registers(
     (scales / "tiny.yaml").write_text(yaml.safe_dump(tiny))
     config_path = write_config(tmp_path, synth_dir, ["cnn"], "tiny", scales)
     config = yaml.safe_load(config_path.read_text())
-    config["parameters"]["training"] = {
+    config["parameters"]["job"]["training"] = {
         "backend": "tfjob",
         "workers": 1,
         "gpus_per_worker": 0,
@@ -421,7 +421,8 @@ def test_main_pipeline_trains_through_tfjobs_and_registers(
             "allow_local_paths": True,  # the fake operator's worker shares this disk
         },
     }
-    config["steps"]["train_cnn"]["parameters"]["out_root"] = str(tmp_path / "tfjobs")
+    # the TFJob's own output (the artifact store by default), not the job's output_root
+    config["steps"] = {"train_cnn": {"parameters": {"out_root": str(tmp_path / "tfjobs")}}}
     config_path.write_text(yaml.safe_dump(config))
 
     run = main_pipeline.with_options(config_path=str(config_path))()

@@ -105,7 +105,7 @@ def test_retrain_config_names_real_steps_and_valid_settings(zenml_stack):
     shards = config["steps"]["write_tfrecord_shards"]["settings"]
     assert shards["resources"]["cpu_count"] >= 4 and shards["resources"]["memory"]
     mounts = config["settings"]["orchestrator.kubernetes"]["pod_settings"]["volume_mounts"]
-    assert mounts[0]["mountPath"] == "/app/data" and params["data_dir"] == "data"
+    assert mounts[0]["mountPath"] == "/app/data" and job.data_dir == "data"
 
 
 def test_cluster_scripts_and_manifests():
