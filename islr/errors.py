@@ -54,6 +54,22 @@ def field_problems(exc: ValidationError, prefix: str = "") -> str:
     )
 
 
+def read_yaml_mapping(path, what: str) -> dict:
+    """The mapping a YAML config file holds (an empty file: {}); a ConfigError names the
+    file and `what` it should have been when it cannot be read or is not a mapping."""
+    from pathlib import Path
+
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc})") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
 class DataIntegrityError(IslrError):
     """Data on disk does not match the checksum recorded for it (e.g. in `data.dvc`)."""
 

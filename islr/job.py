@@ -18,14 +18,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from islr.cluster.tfjob import TrainingBackend
 from islr.data.split import SplitConfig
 from islr.data.tfrecord import TFRecordConfig
 from islr.data.validate import ValidationConfig
-from islr.errors import ConfigError, field_problems
+from islr.errors import ConfigError, field_problems, read_yaml_mapping
 from islr.evaluation.registry import RegistryConfig
 from islr.export.tflite import ExportConfig
 from islr.training.config import RunConfig, load_run_config
@@ -117,12 +116,7 @@ def job_from_dict(data: dict[str, Any] | None, where: str = "job") -> JobConfig:
 def load_job(path: str | os.PathLike[str]) -> JobConfig:
     """The job of a pipeline config file (`parameters: job:`); an empty file, or one
     without a job, gives the defaults. A ConfigError names the file and the field."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the job config ({exc})") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping, got {type(loaded).__name__}")
+    loaded = read_yaml_mapping(path, "the job config")
     parameters = loaded.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ConfigError(f"{path}: `parameters` must be a mapping")

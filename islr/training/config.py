@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from islr.errors import ConfigError
+from islr.errors import ConfigError, read_yaml_mapping
 from islr.models.zoo import ModelConfig
 from islr.training.augment import AugmentConfig
 from islr.training.distribute import StrategyKind
@@ -103,13 +102,7 @@ def load_run_config(
     for path in (scale_file, run_file):
         if path is None:
             continue
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read run config ({exc})") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {type(loaded).__name__}")
-        data = _merge(data, loaded)
+        data = _merge(data, read_yaml_mapping(path, "run config"))
     data.setdefault("name", Path(run_file).stem)
     try:
         return RunConfig.model_validate(data)

@@ -34,21 +34,14 @@ from islr.export.tflite import (
     log_export_to_mlflow,
     read_export_report,
 )
+from islr.job import STUDY_ORDER
 from islr.models.zoo import build_model
 from islr.training.config import load_run_config
 from islr.training.trainer import TrainResult
 from steps.export import export_tflite
 from steps.keras_materializer import KerasModelMaterializer
 
-RUNS = (
-    "cnn",
-    "transformer",
-    "cnn_transformer_noaug",
-    "cnn_transformer",
-    "cnn_bilstm",
-    "cnn_bigru",
-    "cnn_linformer",
-)
+RUNS = STUDY_ORDER
 TINY = {
     "dim": 16,
     "max_len": 32,
