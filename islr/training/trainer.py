@@ -29,7 +29,7 @@ from islr.training.augment import make_augment, model_rows
 from islr.training.awp import AWPModel
 from islr.training.callbacks import BestWeightsGuard, EpochBackup, EpochProgress
 from islr.training.config import RunConfig
-from islr.training.data import make_batches
+from islr.training.data import EVAL_CACHE_BYTES, make_batches
 from islr.training.distribute import global_batch_size, is_chief, select_strategy
 from islr.training.loop import fit_distributed
 from islr.training.optimizers import Lookahead, RAdam
@@ -278,6 +278,8 @@ def _train_run(
             batch,
             max_len=config.model.max_len,
             n_classes=config.model.n_classes,
+            # read every epoch: kept in memory when small
+            cache_below=EVAL_CACHE_BYTES,
         )
         if "val" in tfrecords.files
         else None

@@ -1,5 +1,7 @@
 """Training batches from TFRecords: padding, truncation, labels, shuffling."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -130,3 +132,39 @@ def test_evaluation_batches_run_without_the_autotuner(shards):
     assert make_batches(files, batch_size=3).options().autotune.enabled is False
     train = make_batches(files, batch_size=3, training=True, seed=0, repeat=True)
     assert train.options().autotune.enabled is not False
+
+
+def _batches(ds) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(f.numpy(), y.numpy()) for f, y in ds]
+
+
+def test_a_small_evaluation_set_is_read_from_disk_once(shards, tmp_path):
+    """A validation set read every epoch stays in memory after its first pass when its
+    shards hold at most `cache_below` bytes: with the shards gone, the second pass
+    gives the same batches. Above the bound, or by default, every pass reads the
+    shards again."""
+    import shutil
+
+    _, record_set = shards
+    copies = []
+    for path in record_set.paths("train"):
+        copy = tmp_path / Path(path).name
+        shutil.copy(path, copy)
+        copies.append(str(copy))
+    size = sum(Path(p).stat().st_size for p in copies)
+
+    cached = make_batches(copies, batch_size=4, cache_below=size)
+    streamed = make_batches(copies, batch_size=4, cache_below=size - 1)
+    default = make_batches(copies, batch_size=4)
+    first = _batches(cached)
+    assert len(first) == 3  # 9 recordings
+    for path in copies:
+        Path(path).unlink()
+    again = _batches(cached)
+    assert len(again) == len(first)
+    for (f1, y1), (f2, y2) in zip(first, again, strict=True):
+        np.testing.assert_array_equal(f1, f2)  # NaN padding included
+        np.testing.assert_array_equal(y1, y2)
+    for ds in (streamed, default):
+        with pytest.raises(tf.errors.NotFoundError):
+            _batches(ds)
