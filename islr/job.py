@@ -82,7 +82,9 @@ class JobConfig(BaseModel):
     # fold; None: one fold, the split's eval_fold
     folds: list[int] | None = None
     training: TrainingBackend = Field(default_factory=TrainingBackend)
-    ingest_workers: int | None = Field(None, ge=1, description="processes; None: one per core")
+    ingest_workers: int | None = Field(
+        None, ge=1, description="processes; None: one per core (fewer for small data)"
+    )
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     tfrecords: TFRecordConfig = Field(default_factory=TFRecordConfig)

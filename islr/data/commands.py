@@ -205,7 +205,10 @@ def register(subparsers) -> None:
             "--max-invalid-fraction", type=float, default=None, help="the gate (validation)"
         )
         p.add_argument(
-            "--workers", type=int, default=None, help="processes (default: one per core)"
+            "--workers",
+            type=int,
+            default=None,
+            help="processes (default: one per core, fewer for small data)",
         )
 
     p = sub.add_parser("validate", help="ingest and validate a folder; write the report")

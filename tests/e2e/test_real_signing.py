@@ -3,7 +3,7 @@ MediaPipe recordings of six signers), each rotation trains cnn_transformer on fo
 signers and tests on the other two, through the project's own data commands and
 trainer (`benchmarks/real_signing.py`).
 
-The benchmark's figures are in docs/training.md (0.954, 0.985, 0.974; mean 0.971). The
+The benchmark's figures are in docs/training.md (0.954, 0.985, 1.000; mean 0.980). The
 thresholds here leave room for CPU nondeterminism (one rotation holds 65-76 test
 recordings, so one error is 1.3-1.5 points) while still failing for a recipe that
 starves: the earlier quickstart recipe scored 0.53, 0.47 and 0.03, and a random forest
