@@ -53,6 +53,36 @@ if _WORKERS > 1:
 TEST_OUTPUT = Path(os.environ.get("ISLR_TEST_OUTPUT", REPO / "outputs" / "test-output"))
 
 
+# The longest test files, longest first (pytest --durations on 2 cores). Parallel
+# workers (`scripts/test.sh`: pytest-xdist, one file per worker at a time, in
+# collection order) take them first, so that the run does not end waiting on one
+# worker still training for minutes while the other has nothing left.
+LONGEST_FIRST = (
+    "e2e/test_real_signing.py",
+    "integration/test_distribute.py",
+    "e2e/test_main_pipeline.py",
+    "e2e/test_cv_pipeline.py",
+    "e2e/test_gpu_acceptance.py",
+    "integration/test_export.py",
+    "integration/test_trainer.py",
+    "e2e/test_training_pipeline.py",
+    "integration/test_app.py",
+    "integration/test_placement.py",
+    "e2e/test_app_browser.py",
+    "integration/test_mlflow_server.py",
+    "e2e/test_dashboard.py",
+    "integration/test_zoo_training.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.path.relative_to(REPO / "tests").as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 

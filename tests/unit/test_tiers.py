@@ -55,3 +55,13 @@ def test_unit_modules_start_no_process_and_run_no_pipeline():
             and "zenml_stack" in {a.arg for a in node.args.args}
         ]
         assert not stack, f"{path.name}: {stack} use the ZenML stack: not unit tests"
+
+
+def test_the_longest_first_order_names_existing_test_files():
+    """A renamed or moved file would silently lose its place at the front of the
+    parallel run's queue (tests/conftest.py)."""
+    from conftest import LONGEST_FIRST
+
+    missing = [path for path in LONGEST_FIRST if not (TESTS / path).is_file()]
+    assert not missing, missing
+    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
