@@ -381,9 +381,9 @@ def profile_recordings(
             workers=workers,
             desc="ingest",
             chunksize=16,
-            # a spawned worker takes about 1 s to start, the time this process needs to
-            # profile ~400 real recordings itself (209 of them: 0.5 s here, 1.4 s with
-            # 2 processes)
+            # a spawned worker takes about 1 s to start, longer than this process needs
+            # to profile a few hundred recordings itself (like RECORDS_PER_WORKER for
+            # the TFRecord writers)
             min_per_worker=512,
             progress=progress,
         )

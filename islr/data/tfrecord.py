@@ -46,7 +46,8 @@ SPLITS_FILE = "splits.json"
 MANIFEST_FILE = "fold_manifest.csv"
 # With the default `workers`, one process per this many records at most: a spawned
 # writer takes about 2.5 s to start, the time this process needs to write ~800 records
-# itself (the 480-record embedded set: 1.4 s in this process, 3 s with 2 processes).
+# itself (the 480-record embedded set: 1.4 s in this process, 3.5 s with 2 processes;
+# `python benchmarks/tfrecord_throughput.py --data data --repeat 1`).
 RECORDS_PER_WORKER = 1024
 
 
