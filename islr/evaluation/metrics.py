@@ -35,6 +35,7 @@ from islr.data.format import ROWS_PER_FRAME, atomic_write_bytes_via, index_to_si
 from islr.data.tfrecord import TFRecordSet, make_dataset
 from islr.evaluation.errors import EvaluationError
 from islr.export.runtime import softmax
+from islr.models.inference import traced_predict
 
 if TYPE_CHECKING:
     import keras
@@ -368,14 +369,6 @@ def split_fingerprint(sequence_ids: np.ndarray, labels: np.ndarray) -> str:
     return hashlib.sha256(pairs.astype("<i8").tobytes()).hexdigest()[:16]
 
 
-def _predict_fn(model: keras.Model):
-    """A traced `model(x, training=False)` that accepts any batch and frame count."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None, None, ROWS_PER_FRAME, 3), tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
-
-
 def predict_split(
     model: keras.Model,
     tfrecords: TFRecordSet,
@@ -410,7 +403,7 @@ def predict_split(
             tf.constant(0, tf.int64),
         ),
     )
-    predict = _predict_fn(model)
+    predict = traced_predict(model)
     logits, labels, sequence_ids, samples = [], [], [], []
     for frames, lengths, signs, sids in ds:
         logits.append(np.asarray(predict(frames)))
@@ -441,7 +434,7 @@ def measure_keras_latency(
     untimed calls; p50/p95 over the timed ones."""
     if len(recordings) <= warmup:
         return Latency()
-    predict = _predict_fn(model)
+    predict = traced_predict(model)
     for frames in recordings[:warmup]:
         np.asarray(predict(frames[None]))
     times = []

@@ -62,9 +62,6 @@ from islr.export.errors import (
     ExportGateError,
     MlflowLogError,
 )
-
-# The runtime side (no Keras) lives in islr.export.runtime, so a serving image without
-# TensorFlow can run exported files; it is re-exported here for the exporter's users.
 from islr.export.runtime import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -72,6 +69,10 @@ from islr.export.runtime import (
     TFLiteClassifier,
     check_frames,
 )
+
+# The runtime side (no Keras) lives in islr.export.runtime, so a serving image without
+# TensorFlow can run exported files; it is re-exported here for the exporter's users.
+from islr.models.inference import traced_predict
 
 log = logging.getLogger(__name__)
 
@@ -472,16 +473,16 @@ def keras_probabilities(model: keras.Model, frames: np.ndarray) -> np.ndarray:
 
 
 def _graph_probabilities(model: keras.Model):
-    """`keras_probabilities` as one traced TensorFlow function for any T: the recurrent
-    layers then run as a graph loop instead of Python steps (10x faster on CPU)."""
-    import tensorflow as tf
+    """`keras_probabilities` through the model's traced forward pass
+    (`islr.models.inference.traced_predict`): the recurrent layers run as a graph loop
+    instead of Python steps (10x faster on CPU), and one trace serves every length."""
+    predict = traced_predict(model)
 
-    @tf.function(input_signature=[tf.TensorSpec([1, None, ROWS_PER_FRAME, 3], tf.float32)])
-    def probabilities(frames):
-        logits = model(frames, training=False)
-        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)[0]
+    def probabilities(frames: np.ndarray) -> np.ndarray:
+        logits = keras.ops.cast(predict(frames[None]), "float32")
+        return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))[0]
 
-    return lambda frames: probabilities(frames[None]).numpy()
+    return probabilities
 
 
 def _parity(expected_probabilities, classifier, recordings) -> ParityReport:
@@ -602,7 +603,9 @@ def test_recordings(tfrecords, n: int | None = None) -> list[tuple[np.ndarray, i
 
 def keras_top1(model: keras.Model, recordings: list[np.ndarray], batch: int = 32) -> np.ndarray:
     """The Keras model's top-1 class per recording, in NaN-padded batches (the padding
-    contract of the preprocessing layer: padded frames change no valid output)."""
+    contract of the preprocessing layer: padded frames change no valid output), through
+    its traced forward pass."""
+    predict = traced_predict(model)
     out = []
     for i in range(0, len(recordings), batch):
         chunk = recordings[i : i + batch]
@@ -610,7 +613,7 @@ def keras_top1(model: keras.Model, recordings: list[np.ndarray], batch: int = 32
         frames = np.full((len(chunk), longest, ROWS_PER_FRAME, 3), np.nan, np.float32)
         for k, r in enumerate(chunk):
             frames[k, : len(r)] = r
-        logits = keras.ops.convert_to_numpy(model(frames, training=False))
+        logits = keras.ops.convert_to_numpy(predict(frames))
         out.append(np.argmax(logits, axis=-1))
     return np.concatenate(out) if out else np.zeros(0, int)
 
