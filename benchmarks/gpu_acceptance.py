@@ -238,26 +238,32 @@ def measure_placed(
     from islr.training.placement import RunJob, place_runs
 
     work = Path(tempfile.mkdtemp(prefix=f"{placement}-", dir=args.out))
-    jobs = []
+    jobs, broken = [], {}
     for name, run_file in run_files.items():
+        # A run file that does not load is reported here, without starting a child that
+        # would import TensorFlow and take a GPU slot only to fail on it.
+        try:
+            config = load_run_config(run_file, args.scale)
+        except IslrError as exc:
+            broken[name] = f"{type(exc).__name__}: {str(exc)[:2000]}"
+            continue
         command = [sys.executable, str(Path(__file__).resolve()), "--placement", "mirrored"]
         command += ["--runs", str(run_file), "--scale", args.scale, "--tfrecords", str(tfr)]
         command += ["--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps)]
         command += ["--out", str(work), "--json", str(work / f"{name}.json")]
         bpr = args.batch_per_replica
         if batch_factor != 1:
-            try:
-                bpr = bpr or load_run_config(run_file, args.scale).train.batch_per_replica
-                bpr *= batch_factor
-            except IslrError:
-                pass  # a broken run file: its child fails on it and the report says why
+            bpr = (bpr or config.train.batch_per_replica) * batch_factor
         if bpr is not None:
             command += ["--batch-per-replica", str(bpr)]
         jobs.append(RunJob(name, command, log_path=work / f"{name}.log", cwd=REPO))
     start = time.perf_counter()
     outcomes = place_runs(jobs, placement, gpus=gpus)
     wall = time.perf_counter() - start
-    records = []
+    by_name = {
+        name: {"run": name, "error": error, "device_slot": "not started"}
+        for name, error in broken.items()
+    }
     for outcome in outcomes:
         part = work / f"{outcome.name}.json"
         # a child that ran but found a non-finite loss exits 1 and still wrote its figures
@@ -266,7 +272,8 @@ def measure_placed(
         else:
             record = {"run": outcome.name, "error": outcome.error or "no result"}
         record["device_slot"] = outcome.slot
-        records.append(record)
+        by_name[outcome.name] = record
+    records = [by_name[name] for name in run_files]  # in the order the runs were given
     print(f"child logs: {work}", flush=True)
     return records, wall
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,15 @@ ROTATIONS = ((18796, 25571), (30680, 32319), (34503, 37055))
 
 
 def run_islr(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "islr.cli", *args], check=True, cwd=REPO)
+    """One `islr` command, in this process: what a user's shell would run, without
+    paying TensorFlow's import (about 7 s on 2 cores) once per command. Training runs
+    reproduce bit for bit in one process as in a fresh one (tests/integration/
+    test_reproducible.py)."""
+    from islr.cli import main as islr_main
+
+    code = islr_main(list(args))
+    if code:
+        raise SystemExit(f"islr {' '.join(args)}: exit status {code}")
 
 
 def rotation_accuracy(
@@ -67,7 +74,7 @@ def rotation_accuracy(
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--run", type=Path, default=REPO / "configs/runs/cnn_transformer.yaml")
@@ -76,7 +83,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "real_signing")
     parser.add_argument("--rotations", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not (args.data / "train.csv").exists():
         parser.error(f"{args.data}: no train.csv (the shared hello/thankyou set)")
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -72,8 +72,9 @@ def test_both_placements_in_child_processes_and_a_failed_run_reported(
     acceptance, tmp_path, repo_root
 ):
     """`--placement both` on two named devices (CPU here): each run in its own child,
-    one after another, then pinned one per device at twice the batch; a broken run is
-    reported in both phases and does not stop the good one."""
+    one after another, then pinned one per device at twice the batch; a broken run file
+    is reported in both phases without a child started for it, and does not stop the
+    good one."""
     _, shards = acceptance
     broken = tmp_path / "broken.yaml"
     broken.write_text("model: {architecture: cnn}\ntrain: {epoch: 5}\n")
@@ -100,6 +101,7 @@ def test_both_placements_in_child_processes_and_a_failed_run_reported(
         runs = {r["run"]: r for r in phase["runs"]}
         assert set(runs) == {"cnn", "broken"}
         assert runs["broken"]["error"] and "epoch" in runs["broken"]["error"]
+        assert runs["broken"]["device_slot"] == "not started"
         good = runs["cnn"]
         assert good["error"] is None and good["loss_finite"] and good["weights_finite"]
         if placement == "one_run_per_gpu":

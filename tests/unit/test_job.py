@@ -81,7 +81,7 @@ def test_every_job_file_loads_and_names_existing_runs(path):
 def test_the_quickstart_is_the_defaults_but_for_its_export_variants():
     job = load_job(REPO / "configs/quickstart.yaml")
     assert job.model_dump(exclude={"export"}) == JobConfig().model_dump(exclude={"export"})
-    assert job.export.variants == ["float32", "dynamic_int8"]
+    assert job.export.variants == ["float32"]
     assert job.run_names() == list(STUDY_ORDER)
 
 
