@@ -97,7 +97,7 @@ def make_batches(
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return _without_autotuner(ds.prefetch(tf.data.AUTOTUNE))
 
     def to_example(record):
         frames = record["coordinates"]
@@ -118,17 +118,22 @@ def make_batches(
         # A quickstart epoch is about 1 s; reading and padding its validation set
         # again took 0.08 s of it.
         ds = ds.cache()
-    ds = ds.prefetch(tf.data.AUTOTUNE)
-    if not training:
-        # Keras makes a new iterator over the validation set every epoch and drops the
-        # old one; with tf.data's autotuner on, dropping it blocked for up to 1.3 s in a
-        # third of the epochs (the quickstart's epochs take about 1.2 s). Without the
-        # autotuner the parallel map still uses every core, and the records are the
-        # same.
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        ds = ds.with_options(options)
-    return ds
+    return _without_autotuner(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _without_autotuner(ds):
+    """`ds` with tf.data's autotuner off. Dropping an iterator whose autotuner runs
+    blocks until the autotuner's thread wakes up, and it sleeps longer the longer the
+    iterator has lived: Keras drops the validation iterator at every epoch's end (up to
+    1.3 s in a third of the quickstart's ~1 s epochs) and the training iterator when
+    `fit` returns (8 to 23 s per quickstart run, more than a third of some runs'
+    training time). Without the autotuner the parallel maps still use every core, the
+    epochs take as long, and the records are the same."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def _total_bytes(files: list[str]) -> int:
