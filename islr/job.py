@@ -26,7 +26,7 @@ from islr.data.tfrecord import TFRecordConfig
 from islr.data.validate import ValidationConfig
 from islr.errors import ConfigError, field_problems, read_yaml_mapping
 from islr.evaluation.registry import RegistryConfig
-from islr.export.tflite import ExportConfig
+from islr.export.config import ExportConfig
 from islr.training.config import RunConfig, load_run_config
 
 # The seed study's order of its seven runs: tables, step ids and the summary list them

@@ -11,10 +11,12 @@ long as the model lives, serves every caller.
 from __future__ import annotations
 
 import weakref
-
-import keras
+from typing import TYPE_CHECKING
 
 from islr.data.format import ROWS_PER_FRAME
+
+if TYPE_CHECKING:  # importing this module must not import Keras (islr.evaluation.metrics)
+    import keras
 
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

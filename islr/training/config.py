@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from islr.errors import ConfigError, read_yaml_mapping
-from islr.models.zoo import ModelConfig
+from islr.models.config import ModelConfig
 from islr.training.augment import AugmentConfig
 from islr.training.distribute import StrategyKind
 from islr.training.precision import Precision

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import keras
-
 Precision = Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 
 
@@ -29,6 +27,8 @@ def resolve_policy(precision: Precision = "auto") -> str:
 
 def set_precision(precision: Precision = "auto") -> str:
     """Set the global Keras dtype policy; returns its name."""
+    import keras  # here, not at the top: run files are read without Keras
+
     policy = resolve_policy(precision)
     keras.mixed_precision.set_global_policy(policy)
     return policy

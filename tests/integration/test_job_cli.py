@@ -39,3 +39,26 @@ def test_a_bad_job_file_names_the_file_and_field(real_data_dir, tmp_path, capsys
     job.write_text("parameters: {job: {split: {n_fold: 3}}}\n")
     assert main(["data", "validate", str(real_data_dir), "--job", str(job)]) == 2
     assert re.search(r"job\.yaml.*job\.split\.n_fold", capsys.readouterr().err)
+
+
+def test_reading_a_job_and_validating_data_import_no_tensorflow(repo_root):
+    """Job and run files are read, and recordings validated, without Keras or
+    TensorFlow (about 4 s of imports on 2 cores): `islr data validate` and the job
+    loader stay quick, and a config error is reported before anything heavy loads."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from islr.job import load_job\n"
+        "import islr.data.commands, islr.evaluation.registry\n"
+        f"job = load_job({str(repo_root / 'configs/quickstart.yaml')!r})\n"
+        "job.run_config('cnn_bigru')\n"
+        "heavy = sorted(m for m in ('keras', 'tensorflow') if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=repo_root, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "none"
