@@ -58,20 +58,21 @@ TEST_OUTPUT = Path(os.environ.get("ISLR_TEST_OUTPUT", REPO / "outputs" / "test-o
 # collection order) take them first, so that the run does not end waiting on one
 # worker still training for minutes while the other has nothing left.
 LONGEST_FIRST = (
-    "e2e/test_real_signing.py",
     "integration/test_distribute.py",
-    "e2e/test_main_pipeline.py",
-    "e2e/test_cv_pipeline.py",
-    "e2e/test_gpu_acceptance.py",
-    "integration/test_export.py",
-    "integration/test_trainer.py",
-    "e2e/test_training_pipeline.py",
+    "e2e/test_real_signing.py",
     "integration/test_app.py",
-    "integration/test_placement.py",
-    "e2e/test_app_browser.py",
-    "integration/test_mlflow_server.py",
+    "e2e/test_cv_pipeline.py",
+    "integration/test_export.py",
+    "e2e/test_main_pipeline.py",
+    "e2e/test_gpu_acceptance.py",
+    "integration/test_trainer.py",
     "e2e/test_dashboard.py",
+    "e2e/test_app_browser.py",
     "integration/test_zoo_training.py",
+    "integration/test_mlflow_server.py",
+    "integration/test_bad_input.py",
+    "e2e/test_training_pipeline.py",
+    "integration/test_placement.py",
 )
 
 
